@@ -1,0 +1,33 @@
+# `make demo` and `make test` set everything up on a fresh machine, then run.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup dot clean
+
+setup: $(STAMP) dot
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,examples]"
+	touch $(STAMP)
+
+# Graphviz's `dot` renders the graph drawings; the Python package only writes DOT text.
+dot:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null); \
+	  else \
+	    echo "Graphviz's 'dot' is missing: install it with 'sudo apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS) or 'conda install graphviz'." >&2; exit 1; \
+	  fi; }
+
+test: setup
+	$(PY) -m pytest
+
+demo: setup
+	$(PY) examples/seed_example.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache out

@@ -1,0 +1,211 @@
+"""Every op against an independent reference, and through gradcheck in float64.
+
+The table below is the list of ops; `test_every_op_is_in_the_table` fails when an op
+class exists that the table does not cover.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+from scipy import signal
+
+import tinygrad_cnn as tc
+from tinygrad_cnn.ops import conv, elementwise, loss, matmul, shape
+from tinygrad_cnn.tensor import Function, Tensor
+
+rng = np.random.default_rng(0)
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def ref_correlate(x, k, mode="valid", flip=False):
+    """The seed's layer formula Y_i = Σ_j X_j ⋆ K_ij, one scipy call per (sample, i, j)."""
+    op = signal.convolve2d if flip else signal.correlate2d
+    if x.ndim == 2:
+        return op(x, k, mode=mode)
+    xs = x if x.ndim == 4 else x[None]
+    out = np.stack([
+        np.stack([sum(op(xs[n, j], k[i, j], mode=mode) for j in range(k.shape[1])) for i in range(k.shape[0])])
+        for n in range(xs.shape[0])
+    ])
+    return out if x.ndim == 4 else out[0]
+
+
+def ref_bce(p, t):
+    return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+@dataclass
+class Case:
+    op: type[Function]  # the op class this case covers
+    fn: Callable[..., Tensor]
+    ref: Callable[..., np.ndarray]
+    shapes: tuple[tuple[int, ...], ...]
+    positive: bool = False  # inputs drawn from (0.2, 0.8) instead of N(0, 1)
+    label: str = ""
+    check: dict | None = None  # gradcheck settings, where the defaults don't fit
+
+
+    def inputs(self) -> list[np.ndarray]:
+        if self.positive:
+            return [rng.uniform(0.2, 0.8, s) for s in self.shapes]
+        return [rng.standard_normal(s) for s in self.shapes]
+
+
+CASES = [
+    Case(elementwise.Add, lambda a, b: a + b, np.add, ((3, 4), (4,)), label="add broadcast"),
+    Case(elementwise.Add, lambda a, b: tc.add(a, b), np.add, ((2, 1, 3), (4, 1)), label="add 2-sided broadcast"),
+    Case(elementwise.Sub, lambda a, b: a - b, np.subtract, ((3, 1), (1, 5))),
+    Case(elementwise.Mul, lambda a, b: a * b, np.multiply, ((2, 3, 4), (3, 1))),
+    Case(elementwise.Div, lambda a, b: a / b, np.divide, ((3, 4), (3, 4)), positive=True),
+    Case(elementwise.Neg, lambda a: -a, np.negative, ((5,),)),
+    Case(elementwise.Pow, lambda a: a**3, lambda a: a**3, ((3, 3),)),
+    Case(elementwise.Pow, lambda a: a**-0.5, lambda a: a**-0.5, ((3, 3),), positive=True, label="pow negative"),
+    Case(elementwise.Exp, tc.exp, np.exp, ((4, 3),)),
+    Case(elementwise.Log, tc.log, np.log, ((4, 3),), positive=True),
+    Case(elementwise.Sigmoid, tc.sigmoid, _sig, ((4, 3),)),
+    Case(elementwise.Tanh, tc.tanh, np.tanh, ((4, 3),)),
+    Case(elementwise.ReLU, tc.relu, lambda a: np.maximum(a, 0), ((4, 3),)),
+    Case(elementwise.Clip, lambda a: a.clip(-0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), ((4, 3),)),
+    Case(matmul.MatMul, tc.matmul, np.matmul, ((3, 4), (4, 2))),
+    Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4, 5)), label="matmul batched"),
+    Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((4,), (2, 4, 3)), label="matmul 1-D left"),
+    Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4,)), label="matmul 1-D right"),
+    Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((4,), (4,)), label="matmul dot"),
+    Case(shape.Sum, lambda a: a.sum(), np.sum, ((3, 4),)),
+    Case(shape.Sum, lambda a: a.sum(axis=1, keepdims=True), lambda a: a.sum(1, keepdims=True), ((3, 4, 2),), label="sum axis"),
+    Case(shape.Sum, lambda a: a.mean(axis=(0, 2)), lambda a: a.mean((0, 2)), ((3, 4, 2),), label="mean"),
+    Case(shape.Reshape, lambda a: a.reshape(4, 6), lambda a: a.reshape(4, 6), ((2, 3, 4),)),
+    Case(shape.Reshape, lambda a: a.flatten(), np.ravel, ((2, 3, 4),), label="flatten"),
+    Case(shape.Transpose, lambda a: a.transpose(2, 0, 1), lambda a: a.transpose(2, 0, 1), ((2, 3, 4),)),
+    Case(shape.Transpose, lambda a: a.T, lambda a: a.T, ((2, 3),), label="transpose .T"),
+    Case(shape.BroadcastTo, lambda a: a.broadcast_to((2, 3, 4)), lambda a: np.broadcast_to(a, (2, 3, 4)), ((3, 1),)),
+    Case(shape.Flip, tc.rot180, lambda a: a[..., ::-1, ::-1], ((2, 3, 4),)),
+    Case(shape.Cast, lambda a: a._cast(np.float32)._cast(np.float64), lambda a: a.astype(np.float32), ((3,),),
+         check=dict(eps=1e-2, atol=1e-4)),  # float32 rounding: a linear op, so a large eps is exact
+    Case(conv.Correlate2d, tc.correlate2d, ref_correlate, ((6, 7), (3, 2)), label="correlate2d 2-D valid"),
+    Case(conv.Correlate2d, lambda x, k: tc.correlate2d(x, k, "full"), lambda x, k: ref_correlate(x, k, "full"),
+         ((4, 5), (2, 3)), label="correlate2d 2-D full"),
+    Case(conv.Correlate2d, tc.correlate2d, ref_correlate, ((3, 6, 5), (2, 3, 3, 2)), label="correlate2d (C, H, W)"),
+    Case(conv.Correlate2d, tc.correlate2d, ref_correlate, ((2, 3, 5, 6), (4, 3, 2, 3)), label="correlate2d (N, C, H, W)"),
+    Case(conv.Correlate2d, lambda x, k: tc.correlate2d(x, k, "full"), lambda x, k: ref_correlate(x, k, "full"),
+         ((2, 2, 4, 3), (3, 2, 2, 3)), label="correlate2d batch full"),
+    Case(conv.Convolve2d, tc.convolve2d, lambda x, k: ref_correlate(x, k, flip=True), ((5, 6), (2, 3)),
+         label="convolve2d 2-D valid"),
+    Case(conv.Convolve2d, lambda x, k: tc.convolve2d(x, k, "full"), lambda x, k: ref_correlate(x, k, "full", True),
+         ((2, 3, 4, 4), (2, 3, 3, 2)), label="convolve2d batch full"),
+    Case(conv.Convolve2d, tc.convolve2d, lambda x, k: ref_correlate(x, k, flip=True), ((3, 5, 5), (2, 3, 3, 3)),
+         label="convolve2d (C, H, W)"),
+    Case(loss.BinaryCrossEntropy, lambda p, t: tc.bce(p, t), ref_bce, ((3, 4), (3, 4)), positive=True),
+    Case(loss.BinaryCrossEntropy, lambda p, t: tc.binary_cross_entropy(p, t, "none"),
+         lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)), ((5,), (5,)), positive=True, label="bce none"),
+    Case(loss.LogSoftmax, lambda x: tc.log_softmax(x, axis=0),
+         lambda x: x - np.log(np.exp(x).sum(0, keepdims=True)), ((4, 3),)),
+    Case(loss.Softmax, tc.softmax, lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True), ((3, 5),)),
+]
+
+
+def _id(case: Case) -> str:
+    return case.label or case.op.name
+
+
+def test_every_op_is_in_the_table():
+    ops = {cls for mod in (conv, elementwise, loss, matmul, shape) for cls in vars(mod).values()
+           if isinstance(cls, type) and issubclass(cls, Function) and cls is not Function}
+    assert ops - {c.op for c in CASES} == set()
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_forward_matches_reference(case: Case):
+    arrays = case.inputs()
+    out = case.fn(*[Tensor(a) for a in arrays])
+    np.testing.assert_allclose(out.data, case.ref(*arrays), rtol=1e-6, atol=1e-6)
+    assert out.shape == np.shape(case.ref(*arrays))
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_records_its_op(case: Case):
+    out = case.fn(*[Tensor(a, requires_grad=True) for a in case.inputs()])
+    ops = set()
+    stack = [out]
+    while stack:
+        t = stack.pop()
+        ops.add(t.op)
+        stack.extend(t.parents)
+    assert case.op.name in ops
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_gradcheck_float64(case: Case):
+    inputs = [Tensor(a, requires_grad=True) for a in case.inputs()]
+    assert tc.gradcheck(case.fn, inputs, **(case.check or {}))
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_backward_with_varying_upstream_grad(case: Case):
+    """backward(G) equals the vector-Jacobian product Gᵀ J from central differences."""
+    arrays = case.inputs()
+    inputs = [Tensor(a, requires_grad=True) for a in arrays]
+    out = case.fn(*inputs)
+    upstream = rng.standard_normal(out.shape)
+    out.backward(upstream)
+    numeric = tc.numerical_grad(lambda *xs: (case.fn(*xs) * upstream).sum(), inputs,
+                                eps=(case.check or {}).get("eps", 1e-6))
+    for t, n in zip(inputs, numeric):
+        assert t.grad.shape == t.shape and t.grad.dtype == t.dtype
+        np.testing.assert_allclose(t.grad, n, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_float32_stays_float32(case: Case):
+    inputs = [Tensor(a.astype(np.float32), requires_grad=True) for a in case.inputs()]
+    out = case.fn(*inputs)
+    if case.op is shape.Cast:
+        return
+    assert out.dtype == np.float32
+    out.backward(np.ones(out.shape, np.float32))
+    assert all(t.grad.dtype == np.float32 for t in inputs)
+
+
+def test_every_op_states_its_formulas():
+    """Forward formula first, then one gradient per input: the docs and drawings use them."""
+    for case in CASES:
+        lines = case.op.formulas()
+        assert len(lines) >= 2 and all(line.startswith("dE/d") for line in lines[1:]), case.op
+
+
+def test_conv_backward_is_the_seed_formulas():
+    """dK_ij = Σ_n X_nj ⋆ dY_ni and dX_nj = Σ_i dY_ni *full K_ij, written out with scipy."""
+    x, k = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
+    g = rng.standard_normal((2, 4, 4, 4))
+    X, K = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
+    tc.correlate2d(X, K).backward(g)
+    dk = np.array([[sum(signal.correlate2d(x[n, j], g[n, i], "valid") for n in range(2)) for j in range(3)]
+                   for i in range(4)])
+    dx = np.array([[sum(signal.convolve2d(g[n, i], k[i, j], "full") for i in range(4)) for j in range(3)]
+                   for n in range(2)])
+    np.testing.assert_allclose(K.grad, dk, atol=1e-10)
+    np.testing.assert_allclose(X.grad, dx, atol=1e-10)
+
+
+def test_conv_layer_bias_gradient_is_dY_summed():
+    x, k = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))
+    b = Tensor(rng.standard_normal((4, 1, 1)), requires_grad=True)
+    g = rng.standard_normal((2, 4, 3, 3))
+    (b + tc.correlate2d(x, k)).backward(g)
+    np.testing.assert_allclose(b.grad, g.sum(axis=(0, 2, 3)).reshape(4, 1, 1))
+
+
+def test_seed_full_shape_bias():
+    """The seed's B_i has the output's shape: dE/dB_i = dE/dY_i exactly."""
+    x, k = rng.standard_normal((3, 5, 5)), rng.standard_normal((2, 3, 2, 2))
+    b = Tensor(rng.standard_normal((2, 4, 4)), requires_grad=True)
+    g = rng.standard_normal((2, 4, 4))
+    (b + tc.correlate2d(x, k)).backward(g)
+    np.testing.assert_array_equal(b.grad, g)

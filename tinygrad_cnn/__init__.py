@@ -1,0 +1,39 @@
+"""tinygrad_cnn: a small autograd framework for convolutional networks on numpy."""
+
+from .autograd import grad
+from .gradcheck import GradcheckError, gradcheck, numerical_grad
+from .ops.conv import convolve2d, correlate2d
+from .ops.elementwise import add, clip, exp, log, relu, sigmoid, tanh
+from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
+from .ops.matmul import matmul
+from .ops.shape import flip, rot180
+from .tensor import Tensor, is_grad_enabled, no_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradcheckError",
+    "Tensor",
+    "add",
+    "bce",
+    "binary_cross_entropy",
+    "clip",
+    "convolve2d",
+    "correlate2d",
+    "cross_entropy",
+    "exp",
+    "flip",
+    "grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "log",
+    "log_softmax",
+    "matmul",
+    "no_grad",
+    "numerical_grad",
+    "relu",
+    "rot180",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]

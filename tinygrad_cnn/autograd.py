@@ -1,0 +1,137 @@
+"""The reverse-mode engine: topological order by an explicit stack, then one sweep
+from the outputs back to the leaves, summing every gradient that reaches a tensor."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from . import tensor as _t
+from .tensor import Tensor
+
+
+def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Tensors that require grad and lead to `roots`, parents before children.
+
+    Iterative depth-first search, so a chain 100,000 ops deep is no problem.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for p in ctx.parents:
+                if p.requires_grad and id(p) not in visited:
+                    stack.append((p, False))
+    return order
+
+
+def _seed_grad(t: Tensor, grad: object, who: str) -> Tensor:
+    if grad is None:
+        if t.size != 1:
+            raise ValueError(
+                f"{who}: grad must be given for a non-scalar output of shape {t.shape} "
+                f"(it defaults to ones only for a tensor of size 1)"
+            )
+        return Tensor._make(np.ones_like(t.data))
+    g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=t.dtype)
+    if g.shape != t.shape:
+        raise ValueError(f"{who}: grad of shape {g.shape} does not match the output's shape {t.shape}")
+    return grad if isinstance(grad, Tensor) else Tensor._make(g.astype(t.dtype, copy=False))
+
+
+def _run(
+    roots: Sequence[Tensor], seeds: Sequence[Tensor], create_graph: bool, keep: set[int] | None
+) -> dict[int, Tensor]:
+    """Propagate `seeds` from `roots` back through the graph.
+
+    With `keep` None every tensor on the way gets its gradient added to `.grad`;
+    otherwise `.grad` is left alone and the gradients of the tensors whose ids are in
+    `keep` are returned.
+    """
+    for r in roots:
+        if not r.requires_grad:
+            raise ValueError("backward: the output does not require grad (no input requires grad, or it was made under no_grad)")
+    grads: dict[int, Tensor] = {}
+    for r, s in zip(roots, seeds):
+        grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
+    kept: dict[int, Tensor] = {}
+    prev_mode = _t._grad_enabled
+    _t.set_grad_enabled(create_graph)
+    try:
+        for node in reversed(toposort(roots)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if keep is None:
+                node.grad = g.data.copy() if node.grad is None else node.grad + g.data
+            elif id(node) in keep:
+                kept[id(node)] = g
+            fn = node._ctx
+            if fn is None:
+                continue
+            for p, pg in zip(fn.parents, fn.backward(g)):
+                if pg is None or not p.requires_grad:
+                    continue
+                if pg.shape != p.shape:
+                    raise RuntimeError(f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {p.shape}")
+                if pg.dtype != p.dtype:
+                    pg = pg._cast(p.dtype)
+                if _t._anomaly_hook is not None:
+                    _t._anomaly_hook(fn, pg, "backward")
+                k = id(p)
+                grads[k] = grads[k] + pg if k in grads else pg
+    finally:
+        _t.set_grad_enabled(prev_mode)
+    return kept
+
+
+def backward(root: Tensor, grad: object = None) -> None:
+    """`root.backward(grad)`: accumulate dE/dT into `.grad` of every tensor T on the way."""
+    _run([root], [_seed_grad(root, grad, "backward")], create_graph=False, keep=None)
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: object = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of `outputs` with respect to `inputs`, as a tuple; `.grad` is untouched.
+
+    With `create_graph=True` the backward pass is itself recorded, so the result can be
+    differentiated again (Hessian-vector products, gradient penalties).
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)):
+        grad_outputs = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
+    gos = list(grad_outputs)  # type: ignore[call-overload]
+    if len(gos) != len(outs):
+        raise ValueError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
+    for t in ins:
+        if not t.requires_grad:
+            raise ValueError(f"grad: an input of shape {t.shape} does not require grad")
+    seeds = [_seed_grad(o, g, "grad") for o, g in zip(outs, gos)]
+    kept = _run(outs, seeds, create_graph, keep={id(t) for t in ins})
+    result = []
+    for t in ins:
+        g = kept.get(id(t))
+        if g is None and not allow_unused:
+            raise ValueError(
+                f"grad: an input of shape {t.shape} was not used to compute the outputs "
+                "(pass allow_unused=True to get None for it)"
+            )
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,1 @@
+"""The ops, one module per family; each op class holds its forward and backward."""

@@ -1,0 +1,278 @@
+"""Elementwise ops. Binary ones broadcast as numpy does; `unbroadcast` sums each
+gradient back to the shape of its input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import ArrayLike, Function, Tensor
+
+
+def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum `g` over the axes that broadcasting added or stretched to reach `shape`."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    g = g.sum(axis=axes, keepdims=True) if axes else g
+    return g.reshape(shape)
+
+
+def tensor(x: ArrayLike) -> Tensor:
+    """`x` as a Tensor: Tensors pass through, numbers and arrays become constants."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _check_broadcast(name: str, a: np.ndarray, b: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast") from None
+
+
+class Add(Function):
+    """Z = X + Y
+    dE/dX = dE/dZ
+    dE/dY = dE/dZ
+    """
+
+    name = "add"
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if x.shape != y.shape:
+            _check_broadcast("add", x, y)
+        return x + y
+
+    def backward(self, g: Tensor) -> tuple[Tensor, Tensor]:
+        x, y = self.parents
+        return unbroadcast(g, x.shape), unbroadcast(g, y.shape)
+
+
+class Sub(Function):
+    """Z = X − Y
+    dE/dX = dE/dZ
+    dE/dY = −dE/dZ
+    """
+
+    name = "sub"
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if x.shape != y.shape:
+            _check_broadcast("sub", x, y)
+        return x - y
+
+    def backward(self, g: Tensor) -> tuple[Tensor, Tensor | None]:
+        x, y = self.parents
+        return unbroadcast(g, x.shape), (unbroadcast(-g, y.shape) if y.requires_grad else None)
+
+
+class Mul(Function):
+    """Z = X · Y
+    dE/dX = dE/dZ · Y
+    dE/dY = dE/dZ · X
+    """
+
+    name = "mul"
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if x.shape != y.shape:
+            _check_broadcast("mul", x, y)
+        return x * y
+
+    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = self.parents
+        return (
+            unbroadcast(g * y, x.shape) if x.requires_grad else None,
+            unbroadcast(g * x, y.shape) if y.requires_grad else None,
+        )
+
+
+class Div(Function):
+    """Z = X / Y
+    dE/dX = dE/dZ / Y
+    dE/dY = −dE/dZ · X / Y²
+    """
+
+    name = "div"
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if x.shape != y.shape:
+            _check_broadcast("div", x, y)
+        return x / y
+
+    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = self.parents
+        return (
+            unbroadcast(g / y, x.shape) if x.requires_grad else None,
+            unbroadcast(-g * x / (y * y), y.shape) if y.requires_grad else None,
+        )
+
+
+class Neg(Function):
+    """Y = −X
+    dE/dX = −dE/dY
+    """
+
+    name = "neg"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return -x
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (-g,)
+
+
+class Pow(Function):
+    """Y = X^c   (c a number)
+    dE/dX = dE/dY · c · X^(c−1)
+    """
+
+    name = "pow"
+    c: float
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x**self.c
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        (x,) = self.parents
+        return (g * self.c * x ** (self.c - 1),)
+
+
+def pow(x: Tensor, c: float) -> Tensor:
+    if isinstance(c, Tensor) or not isinstance(c, (int, float, np.number)):
+        raise TypeError(f"pow: the exponent must be a number, got {type(c).__name__}")
+    return Pow.apply(x, c=float(c))
+
+
+class Exp(Function):
+    """Y = e^X
+    dE/dX = dE/dY · Y
+    """
+
+    name = "exp"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(x)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (g * self.output,)
+
+
+class Log(Function):
+    """Y = ln X
+    dE/dX = dE/dY / X
+    """
+
+    name = "log"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −inf, as numpy/PyTorch
+            return np.log(x)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        (x,) = self.parents
+        return (g / x,)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) without overflow: only e^(−|x|) ≤ 1 is ever computed."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    """Y = σ(X) = 1 / (1 + e^(−X))
+    dE/dX = dE/dY · Y · (1 − Y)
+    """
+
+    name = "sigmoid"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return _sigmoid(x)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        y = self.output
+        return (g * y * (1 - y),)
+
+
+class Tanh(Function):
+    """Y = tanh X
+    dE/dX = dE/dY · (1 − Y²)
+    """
+
+    name = "tanh"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        y = self.output
+        return (g * (1 - y * y),)
+
+
+class ReLU(Function):
+    """Y = max(X, 0)
+    dE/dX = dE/dY · [X > 0]
+    """
+
+    name = "relu"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        (x,) = self.parents
+        return (g * Tensor._make((x.data > 0).astype(x.dtype)),)
+
+
+class Clip(Function):
+    """Y = min(max(X, lo), hi)
+    dE/dX = dE/dY · [lo ≤ X ≤ hi]
+    """
+
+    name = "clip"
+    lo: float | None
+    hi: float | None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.lo, self.hi)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        (x,) = self.parents
+        inside = np.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x.data >= self.lo
+        if self.hi is not None:
+            inside &= x.data <= self.hi
+        return (g * Tensor._make(inside.astype(x.dtype)),)
+
+
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return Clip.apply(x, lo=min, hi=max)
+
+
+# The module-level spellings of the ops (tc.add, tc.exp, ...).
+def add(a: ArrayLike, b: ArrayLike) -> Tensor:
+    return tensor(a) + b
+
+
+def exp(x: ArrayLike) -> Tensor:
+    return Exp.apply(tensor(x))
+
+
+def log(x: ArrayLike) -> Tensor:
+    return Log.apply(tensor(x))
+
+
+def sigmoid(x: ArrayLike) -> Tensor:
+    return Sigmoid.apply(tensor(x))
+
+
+def relu(x: ArrayLike) -> Tensor:
+    return ReLU.apply(tensor(x))
+
+
+def tanh(x: ArrayLike) -> Tensor:
+    return Tanh.apply(tensor(x))

@@ -1,0 +1,63 @@
+"""Matrix product with numpy's rules: 1-D operands, batched stacks and broadcasting."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+from .elementwise import tensor, unbroadcast
+
+
+class MatMul(Function):
+    """Z = X @ Y
+    dE/dX = dE/dZ @ Yᵀ
+    dE/dY = Xᵀ @ dE/dZ
+    """
+
+    name = "matmul"
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return x @ y
+
+    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = self.parents
+        # Treat 1-D operands as a row (left) or a column (right) matrix, as numpy does.
+        x2 = x.reshape(1, -1) if x.ndim == 1 else x
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        if x.ndim == 1 and y.ndim == 1:
+            g2 = g.reshape(1, 1)
+        elif x.ndim == 1:  # (k,) @ (..., k, m) -> (..., m)
+            g2 = g.reshape(g.shape[:-1] + (1, g.shape[-1]))
+        elif y.ndim == 1:  # (..., n, k) @ (k,) -> (..., n)
+            g2 = g.reshape(g.shape + (1,))
+        else:
+            g2 = g
+        dx = dy = None
+        if x.requires_grad:
+            dx = unbroadcast(g2 @ _swap(y2), x2.shape).reshape(x.shape)
+        if y.requires_grad:
+            dy = unbroadcast(_swap(x2) @ g2, y2.shape).reshape(y.shape)
+        return dx, dy
+
+
+def _swap(t: Tensor) -> Tensor:
+    """Swap the last two axes."""
+    axes = list(range(t.ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return t.transpose(*axes)
+
+
+def matmul(a: object, b: object) -> Tensor:
+    """`a @ b` as numpy's matmul: the inner dimensions must agree."""
+    a, b = tensor(a), tensor(b)  # type: ignore[arg-type]
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} don't agree ({ka} != {kb} in the contracted dimension)")
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast") from None
+    return MatMul.apply(a, b)

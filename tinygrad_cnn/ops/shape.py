@@ -1,0 +1,173 @@
+"""Reductions and ops that only move values around: sum, mean, reshape, transpose,
+broadcast_to, flip (rot180) and dtype casts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Function, Tensor
+from .elementwise import unbroadcast
+
+Axes = int | tuple[int, ...] | None
+
+
+def _normalize_axes(op: str, axis: Axes, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted({int(a) % max(ndim, 1) for a in axes}))
+
+
+class Sum(Function):
+    """Y = Σ_axis X
+    dE/dX = dE/dY broadcast back over the summed axes
+    """
+
+    name = "sum"
+    axes: tuple[int, ...]
+    keepdims: bool
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x.sum(axis=self.axes, keepdims=self.keepdims))
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        (x,) = self.parents
+        if not self.keepdims:
+            g = g.reshape(tuple(1 if i in self.axes else n for i, n in enumerate(x.shape)))
+        return (g.broadcast_to(x.shape),)
+
+
+def sum(x: Tensor, axis: Axes = None, keepdims: bool = False) -> Tensor:
+    return Sum.apply(x, axes=_normalize_axes("sum", axis, x.ndim), keepdims=keepdims)
+
+
+def mean(x: Tensor, axis: Axes = None, keepdims: bool = False) -> Tensor:
+    """Mean over `axis`: a sum divided by the number of elements summed."""
+    axes = _normalize_axes("mean", axis, x.ndim)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    return Sum.apply(x, axes=axes, keepdims=keepdims) / count
+
+
+class BroadcastTo(Function):
+    """Y = X broadcast to a larger shape
+    dE/dX = Σ dE/dY over the broadcast axes
+    """
+
+    name = "broadcast_to"
+    target: tuple[int, ...]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        try:
+            return np.broadcast_to(x, self.target)
+        except ValueError:
+            raise ValueError(f"broadcast_to: shape {x.shape} does not broadcast to {self.target}") from None
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (unbroadcast(g, self.parents[0].shape),)
+
+
+def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    shape = tuple(shape)
+    return x if x.shape == shape else BroadcastTo.apply(x, target=shape)
+
+
+class Reshape(Function):
+    """Y = X reshaped
+    dE/dX = dE/dY reshaped to the shape of X
+    """
+
+    name = "reshape"
+    target: tuple[int, ...]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        try:
+            return x.reshape(self.target)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {self.target}") from None
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (g.reshape(self.parents[0].shape),)
+
+
+def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept both reshape(2, 3) and reshape((2, 3)), as numpy and PyTorch do."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    target = _shape_args(shape)
+    return x if target == x.shape else Reshape.apply(x, target=target)
+
+
+class Transpose(Function):
+    """Y = X with its axes permuted
+    dE/dX = dE/dY with the inverse permutation
+    """
+
+    name = "transpose"
+    axes: tuple[int, ...]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.transpose(self.axes)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (g.transpose(tuple(np.argsort(self.axes))),)
+
+
+def transpose(x: Tensor, *axes: Any) -> Tensor:
+    perm = _shape_args(axes) if axes else tuple(reversed(range(x.ndim)))
+    if sorted(a % max(x.ndim, 1) for a in perm) != list(range(x.ndim)) or len(perm) != x.ndim:
+        raise ValueError(f"transpose: axes {perm} are not a permutation for a tensor of shape {x.shape}")
+    perm = tuple(a % x.ndim for a in perm)
+    return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)
+
+
+class Flip(Function):
+    """Y = X reversed along axes (rot180 for the last two)
+    dE/dX = dE/dY reversed along the same axes
+    """
+
+    name = "flip"
+    axes: tuple[int, ...]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.flip(x, self.axes)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (g.flip(self.axes),)
+
+
+def flip(x: Tensor, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
+    return Flip.apply(x, axes=_normalize_axes("flip", axes, x.ndim))
+
+
+def rot180(k: Tensor) -> Tensor:
+    """The kernel rotated by 180°: its last two axes reversed."""
+    return flip(k, (-2, -1))
+
+
+class Cast(Function):
+    """Y = X converted to another dtype
+    dE/dX = dE/dY converted back to the dtype of X
+    """
+
+    name = "cast"
+    to: np.dtype
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.astype(self.to)
+
+    def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (cast(g, self.parents[0].dtype),)
+
+
+def cast(x: Tensor, dtype: Any) -> Tensor:
+    dtype = np.dtype(dtype)
+    return x if x.dtype == dtype else Cast.apply(x, to=dtype)

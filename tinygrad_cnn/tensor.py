@@ -1,0 +1,288 @@
+"""The Tensor, the Function base class every op derives from, and grad mode.
+
+A Tensor made by an op keeps that op's Function in ``_ctx``; the Function keeps the
+input Tensors in ``parents``. Pointers only go backwards (output -> op -> inputs), so
+a graph is freed by reference counting alone, with no cycle for the collector.
+"""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from typing import Any, ClassVar, Sequence, Union
+
+import numpy as np
+
+ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence]
+
+_grad_enabled = True
+
+
+class no_grad:
+    """Context manager: no graph is recorded inside; results don't require grad."""
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        set_grad_enabled(self._prev)
+
+
+def set_grad_enabled(mode: bool) -> None:
+    global _grad_enabled
+    _grad_enabled = mode
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def _as_array(data: Any) -> np.ndarray:
+    """float32/float64 arrays keep their dtype; everything else becomes float64."""
+    if isinstance(data, np.ndarray) and data.dtype in (np.float32, np.float64):
+        return data
+    if isinstance(data, Tensor):
+        raise TypeError("Tensor(data): data is already a Tensor; use .detach() or .data")
+    try:
+        return np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"Tensor(data): cannot convert {type(data).__name__} to a float array: {e}") from None
+
+
+class Tensor:
+    """An n-dimensional array that records the op which produced it."""
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "__weakref__")
+    __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        self.data: np.ndarray = _as_array(data)
+        self.grad: np.ndarray | None = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._ctx: Function | None = None
+
+    @classmethod
+    def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
+        """Fast constructor for op results: `data` is already a float array."""
+        t = cls.__new__(cls)
+        t.data, t.grad, t.requires_grad, t.name, t._ctx = data, None, requires_grad, None, None
+        return t
+
+    # ----- properties -------------------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    size = property(lambda self: self.data.size)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    @property
+    def op(self) -> str | None:
+        return None if self._ctx is None else self._ctx.name
+
+    @property
+    def parents(self) -> tuple[Tensor, ...]:
+        return () if self._ctx is None else self._ctx.parents
+
+    @property
+    def T(self) -> Tensor:
+        return self.transpose()
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item(): only a tensor of size 1 converts to a number, got shape {self.shape}")
+        return float(self.data.reshape(()))
+
+    def detach(self) -> Tensor:
+        return Tensor._make(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        parts = [f"shape={self.shape}", f"dtype={self.dtype}"]
+        if self.name is not None:
+            parts.insert(0, f"name={self.name!r}")
+        if self._ctx is not None:
+            parts.append(f"op={self.op!r}")
+        if self.requires_grad:
+            parts.append("requires_grad=True")
+        parts.append("grad=None" if self.grad is None else "grad=set")
+        body = np.array2string(self.data, precision=4, threshold=20, edgeitems=2)
+        return f"Tensor({body}, {', '.join(parts)})"
+
+    # ----- autograd ---------------------------------------------------------------
+    def backward(self, grad: np.ndarray | None = None) -> None:
+        """Reverse-mode pass: fill `.grad` of every tensor in the graph that requires grad."""
+        from .autograd import backward
+
+        backward(self, grad)
+
+    # ----- operators --------------------------------------------------------------
+    def _other(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            # a Python number takes this tensor's dtype, so float32 stays float32
+            return Tensor._make(np.asarray(other, dtype=self.data.dtype))
+        if isinstance(other, np.ndarray) or isinstance(other, (list, tuple, np.generic)):
+            return Tensor(other)
+        raise TypeError(f"unsupported operand type {type(other).__name__} for a Tensor op")
+
+    def __add__(self, other: Any) -> Tensor:
+        return E.Add.apply(self, self._other(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return E.Add.apply(self._other(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return E.Sub.apply(self, self._other(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return E.Sub.apply(self._other(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return E.Mul.apply(self, self._other(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return E.Mul.apply(self._other(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return E.Div.apply(self, self._other(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return E.Div.apply(self._other(other), self)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        return E.pow(self, exponent)
+
+    def __neg__(self) -> Tensor:
+        return E.Neg.apply(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return M.matmul(self, self._other(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return M.matmul(self._other(other), self)
+
+    # ----- methods ------------------------------------------------------------------
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return S.sum(self, axis, keepdims)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
+        return S.mean(self, axis, keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return S.reshape(self, *shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return S.transpose(self, *axes)
+
+    def flatten(self) -> Tensor:
+        return S.reshape(self, -1)
+
+    def broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
+        return S.broadcast_to(self, shape)
+
+    def flip(self, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
+        return S.flip(self, axes)
+
+    def _cast(self, dtype: Any) -> Tensor:
+        return S.cast(self, dtype)
+
+    def exp(self) -> Tensor:
+        return E.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return E.Log.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return E.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return E.ReLU.apply(self)
+
+    def tanh(self) -> Tensor:
+        return E.Tanh.apply(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return E.clip(self, min, max)
+
+    def correlate2d(self, k: ArrayLike, mode: str = "valid") -> Tensor:
+        return C.correlate2d(self, k, mode)
+
+    def convolve2d(self, k: ArrayLike, mode: str = "valid") -> Tensor:
+        return C.convolve2d(self, k, mode)
+
+
+class Function:
+    """One op: `forward` on arrays, `backward` on Tensors.
+
+    The class docstring is the op's calculus in the seed's notation: its first line is
+    the forward formula, each further line the gradient for one input. The graph
+    drawing and the docs' derivatives table read it from there.
+
+    `backward(g)` receives dE/dY as a Tensor and returns one Tensor (or None) per
+    parent, built from Tensor ops: under `no_grad` that is plain arithmetic; with
+    `create_graph=True` it records the gradient computation as a graph of its own.
+    """
+
+    __slots__ = ("parents", "_out")
+    name: ClassVar[str] = "function"
+    parents: tuple[Tensor, ...]
+
+    def forward(self, *inputs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
+        fn = cls.__new__(cls)
+        for key, value in options.items():  # the op's non-tensor options: axis, mode, ...
+            setattr(fn, key, value)
+        data = fn.forward(*[t.data for t in inputs])
+        if _grad_enabled and any(t.requires_grad for t in inputs):
+            out = Tensor._make(data, True)
+            fn.parents = inputs
+            fn._out = weakref.ref(out)
+            out._ctx = fn
+        else:
+            out = Tensor._make(data)
+        if _anomaly_hook is not None:
+            _anomaly_hook(fn, out, "forward")
+        return out
+
+    @property
+    def output(self) -> Tensor:
+        """The Tensor this op produced (alive whenever its backward runs)."""
+        out = self._out()
+        assert out is not None, f"{self.name}: output freed before backward"
+        return out
+
+    @classmethod
+    def formulas(cls) -> list[str]:
+        """[forward formula, gradient formula per input] from the class docstring."""
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        return [line.strip() for line in doc.splitlines() if line.strip()]
+
+
+# Set by detect_anomaly(); None (and so free) otherwise.
+_anomaly_hook: Any = None
+
+
+# Tensor methods call the ops through these modules; imported last because the ops
+# themselves are built on Tensor and Function above.
+from .ops import conv as C  # noqa: E402
+from .ops import elementwise as E  # noqa: E402
+from .ops import matmul as M  # noqa: E402
+from .ops import shape as S  # noqa: E402
