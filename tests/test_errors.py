@@ -1,0 +1,50 @@
+"""Bad input fails loudly, naming the op and the shapes as Python tuples."""
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import Tensor
+
+
+@pytest.mark.parametrize(
+    "call, pattern",
+    [
+        (lambda: tc.correlate2d(np.ones((3, 8, 8)), np.ones((5, 2, 3, 3))), r"correlate2d.*\(3, 8, 8\).*\(5, 2, 3, 3\)"),
+        (lambda: tc.correlate2d(np.ones((3, 3)), np.ones((4, 4))), r"correlate2d.*\(4, 4\).*larger.*\(3, 3\)"),
+        (lambda: tc.correlate2d(np.ones((3, 3)), np.ones((2, 2)), mode="same"), r"correlate2d.*mode 'same'"),
+        (lambda: tc.correlate2d(np.ones((3, 3)), np.ones((1, 1, 2, 2))), r"correlate2d.*\(3, 3\).*\(1, 1, 2, 2\)"),
+        (lambda: tc.correlate2d(np.ones((2, 3, 3, 3, 3)), np.ones((1, 3, 2, 2))), r"\(2, 3, 3, 3, 3\)"),
+        (lambda: tc.convolve2d(np.ones((1, 4, 4)), np.ones((1, 2, 2))), r"convolve2d.*\(1, 4, 4\).*\(1, 2, 2\)"),
+        (lambda: Tensor(np.ones((2, 3))) + np.ones((4, 3)), r"add.*\(2, 3\).*\(4, 3\)"),
+        (lambda: Tensor(np.ones((2, 3))) * np.ones(2), r"mul.*\(2, 3\).*\(2,\)"),
+        (lambda: tc.matmul(np.ones((2, 3)), np.ones((4, 5))), r"matmul.*\(2, 3\).*\(4, 5\)"),
+        (lambda: tc.matmul(np.ones(3), Tensor(2.0)), r"matmul.*\(3,\).*\(\)"),
+        (lambda: tc.bce(Tensor([0.5, 0.5]), np.ones(3)), r"binary_cross_entropy.*\(2,\).*\(3,\)"),
+        (lambda: tc.bce(Tensor([0.5, 1.5]), np.ones(2)), r"binary_cross_entropy.*\[0, 1\]"),
+        (lambda: tc.bce(Tensor([0.5]), np.ones(1), reduction="max"), r"reduction 'max'"),
+        (lambda: Tensor(np.ones((2, 3))).reshape(4, 2), r"reshape.*\(2, 3\).*\(4, 2\)"),
+        (lambda: Tensor(np.ones((2, 3))).transpose(0, 0), r"transpose.*\(2, 3\)"),
+        (lambda: Tensor(np.ones((2, 3))).sum(axis=2), r"sum.*axis 2"),
+        (lambda: tc.cross_entropy(np.ones((2, 3)), np.array([0, 3])), r"cross_entropy.*\(2, 3\)"),
+        (lambda: tc.softmax(np.ones((2, 3)), axis=2), r"softmax.*\(2, 3\)"),
+    ],
+)
+def test_value_errors_name_op_and_shapes(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call()
+
+
+def test_type_errors():
+    with pytest.raises(TypeError, match="exponent"):
+        Tensor([1.0]) ** Tensor([2.0])
+    with pytest.raises(TypeError):
+        Tensor([1.0]) + "a"
+    with pytest.raises(TypeError):
+        Tensor(object())
+
+
+def test_nothing_is_silently_broadcast_in_conv():
+    """A (C, H, W) input with a 2-D kernel is ambiguous: rejected, not broadcast."""
+    with pytest.raises(ValueError, match=r"\(3, 5, 5\).*\(2, 2\)"):
+        tc.correlate2d(np.ones((3, 5, 5)), np.ones((2, 2)))
