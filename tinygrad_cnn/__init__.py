@@ -1,7 +1,8 @@
 """tinygrad_cnn: a small autograd framework for convolutional networks on numpy."""
 
+from .anomaly import detect_anomaly
 from .autograd import grad
-from .gradcheck import GradcheckError, gradcheck, numerical_grad
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from .ops.conv import convolve2d, correlate2d
 from .ops.elementwise import add, clip, exp, log, relu, sigmoid, tanh
 from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
@@ -21,10 +22,12 @@ __all__ = [
     "convolve2d",
     "correlate2d",
     "cross_entropy",
+    "detect_anomaly",
     "exp",
     "flip",
     "grad",
     "gradcheck",
+    "gradgradcheck",
     "is_grad_enabled",
     "log",
     "log_softmax",
