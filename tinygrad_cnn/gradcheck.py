@@ -2,6 +2,10 @@
 
 dE/dx ≈ (E(x + ε) − E(x − ε)) / 2ε, error O(ε²). Use float64: in float32 the rounding
 error of E divided by 2ε swamps the difference for any useful ε.
+
+`gradgradcheck` applies the same test one level up: the function it differentiates
+numerically is the first derivative itself, computed by `grad(..., create_graph=True)`,
+so the analytic side is the backward of a backward.
 """
 
 from __future__ import annotations
@@ -10,23 +14,36 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import tensor as _t
 from .autograd import grad as _grad
 from .tensor import Tensor, no_grad
+
+Outputs = Tensor | Sequence[Tensor]
 
 
 class GradcheckError(AssertionError):
     """An analytic gradient disagrees with its finite-difference estimate."""
 
 
-def _evaluate(fn: Callable[..., Tensor], inputs: Sequence[Tensor]) -> np.ndarray:
+def _as_outputs(out: object, who: str) -> list[Tensor]:
+    """fn's result as a list of Tensors (gradcheck's fn returns one, gradgradcheck's a tuple)."""
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    for o in outs:
+        if not isinstance(o, Tensor):
+            raise TypeError(f"{who}: fn must return a Tensor, got {type(o).__name__}")
+    return outs  # type: ignore[return-value]
+
+
+def _evaluate(fn: Callable[..., Outputs], inputs: Sequence[Tensor]) -> np.ndarray:
+    """fn's outputs, flattened into one float64 vector."""
     with no_grad():
-        out = fn(*inputs)
-    if not isinstance(out, Tensor):
-        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
-    return np.array(out.data, dtype=np.float64)
+        outs = _as_outputs(fn(*inputs), "gradcheck")
+    if len(outs) == 1:
+        return np.array(outs[0].data, dtype=np.float64)
+    return np.concatenate([np.asarray(o.data, np.float64).ravel() for o in outs])
 
 
-def _numerical_jacobian(fn: Callable[..., Tensor], inputs: Sequence[Tensor], i: int, eps: float) -> np.ndarray:
+def _numerical_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], i: int, eps: float) -> np.ndarray:
     """J[m, e] = d out[m] / d inputs[i][e], one column per input element."""
     x = inputs[i].data
     columns = []
@@ -51,27 +68,91 @@ def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: flo
     return [_numerical_jacobian(fn, inputs, i, eps).reshape(t.shape) for i, t in enumerate(inputs)]
 
 
-def _analytic_jacobian(fn: Callable[..., Tensor], inputs: Sequence[Tensor], checked: list[int]) -> list[np.ndarray]:
+class _grad_mode_on:
+    """Grad mode on inside, whatever it was outside (the first derivative needs a graph)."""
+
+    def __enter__(self) -> None:
+        self._prev = _t.is_grad_enabled()
+        _t.set_grad_enabled(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _t.set_grad_enabled(self._prev)
+
+
+def _analytic_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], checked: list[int]) -> list[np.ndarray]:
     """Row m of each Jacobian is the gradient of out[m]: one backward pass per output element."""
-    out = fn(*inputs)
-    if not isinstance(out, Tensor):
-        raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+    with _grad_mode_on():  # the graph is needed even when the caller is inside no_grad
+        outs = _as_outputs(fn(*inputs), "gradcheck")
     targets = [inputs[i] for i in checked]
     rows: list[list[np.ndarray]] = [[] for _ in checked]
-    for m in range(out.size):
-        seed = np.zeros(out.shape, dtype=out.dtype)
-        seed.flat[m] = 1
-        if not out.requires_grad:  # the output does not depend on any checked input
-            grads: tuple = (None,) * len(targets)
-        else:
-            grads = _grad(out, targets, seed, allow_unused=True)
-        for r, (t, g) in enumerate(zip(targets, grads)):
-            rows[r].append(np.zeros(t.size) if g is None else np.asarray(g.data, np.float64).ravel())
+    for out in outs:
+        for m in range(out.size):
+            seed = np.zeros(out.shape, dtype=out.dtype)
+            seed.flat[m] = 1
+            if not out.requires_grad:  # the output does not depend on any checked input
+                grads: tuple = (None,) * len(targets)
+            else:
+                grads = _grad(out, targets, seed, allow_unused=True)
+            for r, (t, g) in enumerate(zip(targets, grads)):
+                rows[r].append(np.zeros(t.size) if g is None else np.asarray(g.data, np.float64).ravel())
     return [np.stack(r) if r else np.zeros((0, inputs[i].size)) for r, i in zip(rows, checked)]
 
 
 def _label(t: Tensor, i: int) -> str:
     return f"input {i}" + (f" ({t.name!r})" if t.name else "")
+
+
+def _compare(
+    who: str,
+    fn: Callable[..., Outputs],
+    inputs: list[Tensor],
+    labels: list[str],
+    output_label: Callable[[int], str],
+    eps: float,
+    atol: float,
+    rtol: float,
+    raise_exception: bool,
+) -> bool:
+    """The shared body of gradcheck and gradgradcheck: analytic against numerical
+    Jacobian for every input that requires grad, one report line per failing input."""
+    checked = [i for i, t in enumerate(inputs) if t.requires_grad]
+    if not checked:
+        raise ValueError(f"{who}: no input has requires_grad=True")
+    analytic = _analytic_jacobian(fn, inputs, checked)
+    failures = []
+    for a, i in zip(analytic, checked):
+        n = _numerical_jacobian(fn, inputs, i, eps)
+        if a.shape != n.shape:
+            raise GradcheckError(f"{who}: {labels[i]}: Jacobian shapes differ, {a.shape} vs {n.shape}")
+        excess = np.abs(a - n) - (atol + rtol * np.abs(n))
+        if excess.size and (excess.max() > 0 or not np.all(np.isfinite(a))):
+            m, e = np.unravel_index(np.nanargmax(np.where(np.isfinite(a), excess, np.inf)), excess.shape)
+            index = np.unravel_index(e, inputs[i].shape)
+            failures.append((labels[i], tuple(int(v) for v in index), output_label(int(m)), a[m, e], n[m, e]))
+    if not failures:
+        return True
+    if not raise_exception:
+        return False
+    width = max(6, *(len(f[2]) for f in failures))
+    what = "gradients" if who == "gradcheck" else "second derivatives"
+    lines = [f"{who}: analytic and numerical {what} differ"]
+    lines.append(f"  {'input':<22} {'element':<14} {'output':>{width}} {'analytic':>14} {'numerical':>14} {'error':>11}")
+    for label, index, m, a, n in failures:
+        lines.append(f"  {label:<22} {str(index):<14} {m:>{width}} {a:>14.6g} {n:>14.6g} {abs(a - n):>11.3g}")
+    if who == "gradcheck":
+        note = "output = flat index into fn's result"
+    else:
+        note = "output = the element of the first derivative that was differentiated"
+    lines.append(f"  (tolerance: atol={atol:g} + rtol={rtol:g}·|numerical|; {note})")
+    raise GradcheckError("\n".join(lines))
+
+
+def _check_inputs(who: str, inputs: Sequence[object]) -> list[Tensor]:
+    inputs = list(inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: inputs must be Tensors, input {i} is {type(t).__name__}")
+    return inputs  # type: ignore[return-value]
 
 
 def gradcheck(
@@ -85,31 +166,83 @@ def gradcheck(
     """Compare the Jacobian from `backward` with central differences, for every input
     that requires grad. Passes where |analytic − numerical| ≤ atol + rtol·|numerical|.
     """
-    inputs = list(inputs)
-    for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"gradcheck: inputs must be Tensors, input {i} is {type(t).__name__}")
+    inputs = _check_inputs("gradcheck", inputs)
+    labels = [_label(t, i) for i, t in enumerate(inputs)]
+    return _compare("gradcheck", fn, inputs, labels, str, eps, atol, rtol, raise_exception)
+
+
+def gradgradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Tensor],
+    grad_outputs: np.ndarray | Tensor | Sequence[np.ndarray | Tensor] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives: `gradcheck` of the map
+
+        (inputs, V) -> grad(fn(inputs), inputs, grad_outputs=V, create_graph=True)
+
+    i.e. the analytic side differentiates the recorded backward pass, the numerical side
+    takes central differences of the first derivative. V (the upstream gradient, one per
+    output of fn) is drawn at random from N(0, 1) with `seed` when not given; drawn V
+    require grad, so the derivative with respect to V (the transposed Jacobian) is checked
+    too, as in PyTorch. Given V are checked where they are Tensors that require grad.
+    Returns True; a mismatch raises `GradcheckError` (or returns False when
+    `raise_exception=False`), naming the input, its worst element, the element of the
+    first derivative it was differentiated from, both values and the error.
+    """
+    inputs = _check_inputs("gradgradcheck", inputs)
     checked = [i for i, t in enumerate(inputs) if t.requires_grad]
     if not checked:
-        raise ValueError("gradcheck: no input has requires_grad=True")
-    analytic = _analytic_jacobian(fn, inputs, checked)
-    failures = []
-    for a, i in zip(analytic, checked):
-        n = _numerical_jacobian(fn, inputs, i, eps)
-        if a.shape != n.shape:
-            raise GradcheckError(f"gradcheck: {_label(inputs[i], i)}: Jacobian shapes differ, {a.shape} vs {n.shape}")
-        excess = np.abs(a - n) - (atol + rtol * np.abs(n))
-        if excess.size and (excess.max() > 0 or not np.all(np.isfinite(a))):
-            m, e = np.unravel_index(np.nanargmax(np.where(np.isfinite(a), excess, np.inf)), excess.shape)
-            index = np.unravel_index(e, inputs[i].shape)
-            failures.append((_label(inputs[i], i), tuple(int(v) for v in index), int(m), a[m, e], n[m, e]))
-    if not failures:
-        return True
-    if not raise_exception:
-        return False
-    lines = ["gradcheck: analytic and numerical gradients differ"]
-    lines.append(f"  {'input':<22} {'element':<14} {'output':>6} {'analytic':>14} {'numerical':>14} {'error':>11}")
-    for label, index, m, a, n in failures:
-        lines.append(f"  {label:<22} {str(index):<14} {m:>6} {a:>14.6g} {n:>14.6g} {abs(a - n):>11.3g}")
-    lines.append(f"  (tolerance: atol={atol:g} + rtol={rtol:g}·|numerical|; output = flat index into fn's result)")
-    raise GradcheckError("\n".join(lines))
+        raise ValueError("gradgradcheck: no input has requires_grad=True")
+    with _grad_mode_on():
+        outs = _as_outputs(fn(*inputs), "gradgradcheck")
+    vs = _grad_outputs(outs, grad_outputs, seed)
+    n_in = len(inputs)
+
+    def first_derivative(*args: Tensor) -> tuple[Tensor, ...]:
+        xs, v = args[:n_in], args[n_in:]
+        targets = [xs[i] for i in checked]
+        # Numerical evaluation runs under no_grad: only values are needed there, so the
+        # backward is not recorded; the analytic pass records it to differentiate it.
+        record = _t.is_grad_enabled()
+        with _grad_mode_on():
+            ys = _as_outputs(fn(*xs), "gradgradcheck")
+            live = [(y, g) for y, g in zip(ys, v) if y.requires_grad]
+            grads: tuple = (None,) * len(targets)
+            if live:
+                grads = _grad([y for y, _ in live], targets, [g for _, g in live], create_graph=record, allow_unused=True)
+        # An input that fn does not use has first derivative 0 (a constant).
+        return tuple(Tensor._make(np.zeros_like(t.data)) if g is None else g for t, g in zip(targets, grads))
+
+    labels = [_label(t, i) for i, t in enumerate(inputs)] + [f"grad_output {j}" for j in range(len(vs))]
+    offsets = np.cumsum([0] + [inputs[i].size for i in checked])
+
+    def output_label(m: int) -> str:
+        r = int(np.searchsorted(offsets, m, side="right")) - 1
+        i = checked[r]
+        index = tuple(int(v) for v in np.unravel_index(m - offsets[r], inputs[i].shape))
+        return f"d/d[input {i}] at {list(index)}"
+
+    return _compare("gradgradcheck", first_derivative, inputs + vs, labels, output_label, eps, atol, rtol,
+                    raise_exception)
+
+
+def _grad_outputs(outs: list[Tensor], given: object, seed: int) -> list[Tensor]:
+    """One upstream gradient per output of fn: the given ones as Tensors, or N(0, 1) draws."""
+    if given is None:
+        rng = np.random.default_rng(seed)
+        return [Tensor(rng.standard_normal(o.shape).astype(o.dtype), requires_grad=True) for o in outs]
+    gs = list(given) if isinstance(given, (tuple, list)) else [given]
+    if len(gs) != len(outs):
+        raise ValueError(f"gradgradcheck: fn has {len(outs)} outputs but {len(gs)} grad_outputs were given")
+    result = []
+    for o, g in zip(outs, gs):
+        t = g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=o.dtype))
+        if t.shape != o.shape:
+            raise ValueError(f"gradgradcheck: grad_output of shape {t.shape} does not match the output's shape {o.shape}")
+        result.append(t)
+    return result
