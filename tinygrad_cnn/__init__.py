@@ -10,6 +10,9 @@ from .ops.matmul import matmul
 from .ops.shape import flip, rot180
 from .tensor import Tensor, is_grad_enabled, no_grad
 
+from . import data, nn, optim
+from .serialization import load, save
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "load",
     "log",
     "log_softmax",
     "matmul",
@@ -36,6 +40,7 @@ __all__ = [
     "numerical_grad",
     "relu",
     "rot180",
+    "save",
     "sigmoid",
     "softmax",
     "tanh",
