@@ -66,10 +66,19 @@ def _run(
     for r, s in zip(roots, seeds):
         grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
     kept: dict[int, Tensor] = {}
+    order = toposort(roots)
+    # For grad(): only ops with a requested tensor upstream need their backward run,
+    # so gradients that nobody asked for (e.g. the weights' when asking for dE/dX) cost nothing.
+    reach: set[int] | None = None
+    if keep is not None:
+        reach = set(keep)
+        for node in order:  # parents come first
+            if node._ctx is not None and any(id(p) in reach for p in node._ctx.parents):
+                reach.add(id(node))
     prev_mode = _t._grad_enabled
     _t.set_grad_enabled(create_graph)
     try:
-        for node in reversed(toposort(roots)):
+        for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
@@ -78,10 +87,10 @@ def _run(
             elif id(node) in keep:
                 kept[id(node)] = g
             fn = node._ctx
-            if fn is None:
+            if fn is None or (reach is not None and not any(id(p) in reach for p in fn.parents)):
                 continue
             for p, pg in zip(fn.parents, fn.backward(g)):
-                if pg is None or not p.requires_grad:
+                if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
                     continue
                 if pg.shape != p.shape:
                     raise RuntimeError(f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {p.shape}")
@@ -133,5 +142,7 @@ def grad(
                 f"grad: an input of shape {t.shape} was not used to compute the outputs "
                 "(pass allow_unused=True to get None for it)"
             )
+        if g is not None and not create_graph and g.requires_grad:
+            g = g.detach()  # e.g. a grad_output passed straight through an add: no graph escapes
         result.append(g)
     return tuple(result)

@@ -126,19 +126,32 @@ class Correlate2d(Function):
         """The seed's formulas as recorded ops (batch and channel axes swapped where
         the sum runs over samples: dK_ij = Σ_n X_nj ⋆ dY_ni)."""
         x, k = self.parents
-        x4, k4, g4 = (t.reshape((1,) * (4 - t.ndim) + t.shape) for t in (x, k, g))
+        if x.ndim == 2:  # one channel: the formulas exactly as written, nothing to line up
+            x4, k4, g4 = x, k, g
 
-        def swap(t: Tensor) -> Tensor:
-            return t.transpose(1, 0, 2, 3)
+            def swap(t: Tensor) -> Tensor:
+                return t
+
+        else:
+            x4, k4, g4 = (t.reshape((1,) * (4 - t.ndim) + t.shape) for t in (x, k, g))
+
+            def swap(t: Tensor) -> Tensor:
+                return t.transpose(1, 0, 2, 3)
 
         full = self.mode == "full"
+        dx = dk = None
+        # Only the gradients someone needs are recorded: a constant kernel gets no dK graph.
         if not self.flip:
-            dx = convolve2d(g4, swap(k4), "valid" if full else "full")
-            dk = rot180(correlate2d(swap(g4), swap(x4))) if full else swap(correlate2d(swap(x4), swap(g4)))
+            if x.requires_grad:
+                dx = convolve2d(g4, swap(k4), "valid" if full else "full")
+            if k.requires_grad:
+                dk = rot180(correlate2d(swap(g4), swap(x4))) if full else swap(correlate2d(swap(x4), swap(g4)))
         else:
-            dx = correlate2d(g4, swap(k4), "valid" if full else "full")
-            dk = correlate2d(swap(g4), swap(x4)) if full else rot180(swap(correlate2d(swap(x4), swap(g4))))
-        return dx.reshape(x.shape), dk.reshape(k.shape)
+            if x.requires_grad:
+                dx = correlate2d(g4, swap(k4), "valid" if full else "full")
+            if k.requires_grad:
+                dk = correlate2d(swap(g4), swap(x4)) if full else rot180(swap(correlate2d(swap(x4), swap(g4))))
+        return (None if dx is None else dx.reshape(x.shape)), (None if dk is None else dk.reshape(k.shape))
 
 
 class Convolve2d(Correlate2d):
