@@ -12,6 +12,8 @@ from .tensor import Tensor, is_grad_enabled, no_grad
 
 from . import data, nn, optim
 from .serialization import load, save
+from . import viz
+from .viz import draw_graph
 
 __version__ = "0.1.0"
 
@@ -26,6 +28,7 @@ __all__ = [
     "correlate2d",
     "cross_entropy",
     "detect_anomaly",
+    "draw_graph",
     "exp",
     "flip",
     "grad",
