@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The theme's end-of-life banner is not a build warning; keep the log to real messages.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
 
-.PHONY: demo test setup dot clean
+.PHONY: demo test docs setup dot clean
 
 setup: $(STAMP) dot
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,examples]"
+	$(PY) -m pip install --quiet -e ".[dev,examples,docs]"
 	touch $(STAMP)
 
 # Graphviz's `dot` renders the graph drawings; the Python package only writes DOT text.
@@ -25,9 +27,14 @@ dot:
 
 test: setup
 	$(PY) -m pytest
+	$(MKDOCS) build --strict
+
+# The documentation site, into site/; --strict turns every warning into an error.
+docs: setup
+	$(MKDOCS) build --strict
 
 demo: setup
 	$(PY) examples/seed_example.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache out
+	rm -rf $(VENV) build *.egg-info .pytest_cache out site
