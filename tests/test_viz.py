@@ -111,9 +111,22 @@ def test_show_grad_and_show_data_switch_values_off():
     assert cells(node_line(bare, "X"), "#000000") == cells(node_line(bare, "X"), viz.GRAD) == []
 
 
-def test_grad_before_backward_is_marked_not_computed():
+def test_missing_grads_are_marked_only_when_others_are_there():
     src = tc.draw_graph(seed_graph(backward=False)["E"]).source
-    assert "dE/dK: not computed" in node_line(src, "K")
+    assert "not computed" not in src and cells(node_line(src, "K"), viz.GRAD) == []
+    x = tc.Tensor([1.0, -2.0], requires_grad=True, name="x")
+    y = x * 2
+    y.name = "y"
+    y.sum().backward()
+    z = y * 3
+    z.name = "z"
+    src = tc.draw_graph(z).source  # x and y have a gradient, z does not
+    assert cells(node_line(src, "x"), viz.GRAD) == [2, 2]
+    assert "dz/dz: not computed" in node_line(src, "z")
+    r = (x * 2).sum()
+    r.name = "dE/dK"  # a name that is not a plain letter is bracketed
+    r.backward()
+    assert "d(dE/dK)/dx" in node_line(tc.draw_graph(r).source, "x")
 
 
 def test_large_tensors_are_summarized_by_min_mean_max():
@@ -234,6 +247,7 @@ def test_missing_dot_says_how_to_install_it(tmp_path, monkeypatch):
         lambda: graph.pipe(format="svg"),
         lambda: graph.render(tmp_path / "g", format="png"),
         lambda: viz.render(graphviz.Digraph(), tmp_path / "plain.png"),
+        lambda: graph._repr_mimebundle_(),  # what Jupyter calls to show it inline
     ):
         with pytest.raises(RuntimeError, match="apt-get install graphviz") as info:
             draw()

@@ -129,6 +129,9 @@ def draw_graph(
     ids = {id(t): f"t{i}" for i, t in enumerate(kept)}
     fmt = _Format(precision, max_side)
     grad_title = _grad_title(root)
+    # "not computed" only helps when some gradients are there; before any backward
+    # it would just repeat itself on every node.
+    show_missing = any(t.grad is not None for t in kept)
 
     g = Graph(name="tinygrad_cnn")
     g.attr(rankdir=rankdir, fontname=FONT, nodesep="0.3", ranksep="0.45")
@@ -148,7 +151,7 @@ def draw_graph(
     for i, t in enumerate(kept):
         tid = ids[id(t)]
         fill = OUTPUT if t is root else INTERMEDIATE if t._ctx is not None else PARAMETER if t.requires_grad else CONSTANT
-        label = _tensor_label(t, fmt, show_data, show_grad, grad_title)
+        label = _tensor_label(t, fmt, show_data, show_grad, grad_title, show_missing)
         g.node(tid, f"<{label}>", shape="box", style="filled,rounded", fillcolor=fill,
                penwidth="2" if t is root else "1")
         ctx = t._ctx
@@ -235,7 +238,7 @@ def _roles(fn: Function) -> list[str]:
 def _options(fn: Function) -> str:
     """The op's non-tensor options (mode, axis, exponent, ...) as `k=v` text."""
     parts = []
-    for key, value in vars(fn).items():
+    for key, value in getattr(fn, "__dict__", {}).items():
         if key.startswith("_") or isinstance(value, np.ndarray):
             continue  # cached arrays (im2col columns) are not options
         if isinstance(value, (str, int, float, bool, tuple)) and value != ():
@@ -260,7 +263,9 @@ def _op_label(fn: Function, show_formulas: bool) -> str:
 
 def _grad_title(root: Tensor) -> str:
     """"dE/d" when the root is named E (the seed's notation), else "grad d/d"."""
-    return f"d{root.name}/d" if root.name else "grad d/d"
+    if not root.name:
+        return "grad d/d"
+    return f"d{root.name}/d" if root.name.isidentifier() else f"d({root.name})/d"
 
 
 def _title(t: Tensor) -> str:
@@ -271,7 +276,9 @@ def _title(t: Tensor) -> str:
     return "parameter" if t.requires_grad else "constant"
 
 
-def _tensor_label(t: Tensor, fmt: _Format, show_data: bool, show_grad: bool, grad_title: str) -> str:
+def _tensor_label(
+    t: Tensor, fmt: _Format, show_data: bool, show_grad: bool, grad_title: str, show_missing: bool
+) -> str:
     rows = [
         f"<TR><TD><B>{_esc(_title(t))}</B></TD></TR>",
         f'<TR><TD><FONT POINT-SIZE="10">{_esc(t.shape)} {_esc(t.dtype)}</FONT></TD></TR>',
@@ -280,9 +287,9 @@ def _tensor_label(t: Tensor, fmt: _Format, show_data: bool, show_grad: bool, gra
         rows.append(f"<TR><TD>{fmt.values(t.data, '#000000', '#ffffff')}</TD></TR>")
     if show_grad and t.requires_grad:
         name = _esc(grad_title + (t.name or f"({_title(t)})"))
-        if t.grad is None:
+        if t.grad is None and show_missing:
             rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="{GRAD}">{name}: not computed</FONT></TD></TR>')
-        else:
+        elif t.grad is not None:
             rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="{GRAD}">{name}</FONT></TD></TR>')
             rows.append(f"<TR><TD>{fmt.values(np.asarray(t.grad), GRAD, GRAD_BG)}</TD></TR>")
     return '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="0">' + "".join(rows) + "</TABLE>"
