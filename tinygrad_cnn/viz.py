@@ -104,8 +104,9 @@ def draw_graph(
             min/mean/max).
         show_grad: print each tensor's `.grad` the same way, in red.
         rankdir: graphviz layout direction, "LR" (inputs left) or "TB" (inputs on top).
-        max_nodes: draw at most this many tensor and op nodes, those nearest to `root`;
-            the rest become one "… N more nodes" node. None draws everything.
+        max_nodes: draw at most this many nodes (tensors and ops nearest to `root`,
+            plus one "… N more nodes" node standing for the rest; the legend is not
+            counted). None draws everything. The root is always drawn.
         show_formulas: print each op's forward and backward formulas.
         precision: significant digits of printed values.
         max_side: tensors whose matrices are at most max_side × max_side (and 1-D ones
