@@ -43,6 +43,8 @@ def _as_array(data: Any) -> np.ndarray:
     """float32/float64 arrays keep their dtype; everything else becomes float64."""
     if isinstance(data, np.ndarray) and data.dtype in (np.float32, np.float64):
         return data
+    if isinstance(data, np.generic) and data.dtype in (np.float32, np.float64):
+        return np.asarray(data)  # a numpy scalar (e.g. a float32 array's .sum()) is 0-d data too
     if isinstance(data, Tensor):
         raise TypeError("Tensor(data): data is already a Tensor; use .detach() or .data")
     try:

@@ -35,7 +35,7 @@ MODES = ("valid", "full")
 
 def _check(op: str, x: np.ndarray, k: np.ndarray, mode: str) -> None:
     if mode not in MODES:
-        raise ValueError(f"{op}: unknown mode {mode!r}; use 'valid' or 'full'")
+        raise ValueError(f"{op}: unknown mode {mode!r} for input {x.shape} and kernel {k.shape}; use 'valid' or 'full'")
     if x.ndim == 2 and k.ndim == 2:
         pass
     elif x.ndim in (3, 4) and k.ndim == 4:
