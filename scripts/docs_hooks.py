@@ -326,3 +326,35 @@ def expand(markdown: str, page: str) -> str:
 # ----- MkDocs events ----------------------------------------------------------------
 def on_page_markdown(markdown: str, page, config, files, **kwargs) -> str:  # noqa: ANN001
     return expand(markdown, "docs/" + page.file.src_uri)
+
+
+# ----- files made while the site builds -----------------------------------------------
+def small_cnn_graph_svg() -> bytes:
+    """draw_graph of a small CNN's loss on a batch of two images, after backward."""
+    import tinygrad_cnn as tc
+    from tinygrad_cnn import nn
+
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, rng=rng), nn.Sigmoid(), nn.Flatten(), nn.Linear(2 * 3 * 3, 1, rng=rng), nn.Sigmoid()
+    )
+    x = tc.Tensor(rng.random((2, 1, 5, 5)).astype(np.float32), name="images")
+    target = tc.Tensor(np.array([0, 1], dtype=np.float32), name="labels")
+    loss = tc.binary_cross_entropy(model(x).reshape(-1), target)
+    loss.name = "E"
+    loss.backward()
+    return tc.draw_graph(loss, max_side=2, precision=3).pipe(format="svg")
+
+
+# site path -> function making its bytes; added to the build, never written into docs/
+GENERATED_FILES: dict[str, Callable[[], bytes]] = {
+    "generated/small_cnn_graph.svg": small_cnn_graph_svg,
+}
+
+
+def on_files(files, config, **kwargs):  # noqa: ANN001, ANN201
+    from mkdocs.structure.files import File
+
+    for path, make in GENERATED_FILES.items():
+        files.append(File.generated(config, path, content=make()))
+    return files

@@ -104,3 +104,9 @@ def test_every_generator_marker_is_known():
     for page in PAGES:
         for name in hooks.GEN.findall(page.read_text(encoding="utf-8")):
             assert name in hooks.GENERATORS, f"{page.name}: unknown generator {name!r}"
+
+
+def test_generated_files_are_real_drawings():
+    for path, make in hooks.GENERATED_FILES.items():
+        svg = make()
+        assert b"<svg" in svg and b"correlate2d" in svg, path
