@@ -3,6 +3,7 @@ from the outputs back to the leaves, summing every gradient that reaches a tenso
 
 from __future__ import annotations
 
+import gc
 from typing import Sequence
 
 import numpy as np
@@ -19,20 +20,21 @@ def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
     order: list[Tensor] = []
     visited: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    pop, push, seen = stack.pop, stack.append, visited.add  # bound once: this loop runs per node
     while stack:
-        node, children_done = stack.pop()
+        node, children_done = pop()
         if children_done:
             order.append(node)
             continue
         if id(node) in visited:
             continue
-        visited.add(id(node))
-        stack.append((node, True))
+        seen(id(node))
+        push((node, True))
         ctx = node._ctx
         if ctx is not None:
             for p in ctx.parents:
                 if p.requires_grad and id(p) not in visited:
-                    stack.append((p, False))
+                    push((p, False))
     return order
 
 
@@ -66,6 +68,7 @@ def _run(
     for r, s in zip(roots, seeds):
         grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
     kept: dict[int, Tensor] = {}
+    root_ids = {id(r) for r in roots}
     order = toposort(roots)
     # For grad(): only ops with a requested tensor upstream need their backward run,
     # so gradients that nobody asked for (e.g. the weights' when asking for dE/dX) cost nothing.
@@ -76,14 +79,24 @@ def _run(
             if node._ctx is not None and any(id(p) in reach for p in node._ctx.parents):
                 reach.add(id(node))
     prev_mode = _t._grad_enabled
+    hook = _t._anomaly_hook  # read once: per edge it is the only global the loop needs
     _t.set_grad_enabled(create_graph)
+    # The sweep allocates many short-lived objects and no cycles (refcounting frees them),
+    # so the cycle collector would only rescan the graph again and again: pause it.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             if keep is None:
-                node.grad = g.data.copy() if node.grad is None else node.grad + g.data
+                if node.grad is not None:
+                    node.grad = node.grad + g.data
+                elif node._ctx is None or id(node) in root_ids:
+                    node.grad = g.data.copy()  # a leaf's own array: optimizers update it in place
+                else:  # nothing writes into an intermediate's gradient, so it may share the array
+                    node.grad = g.data
             elif id(node) in keep:
                 kept[id(node)] = g
             fn = node._ctx
@@ -92,16 +105,25 @@ def _run(
             for p, pg in zip(fn.parents, fn.backward(g)):
                 if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
                     continue
-                if pg.shape != p.shape:
+                gd, pd = pg.data, p.data
+                if gd.shape != pd.shape:
                     raise RuntimeError(f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {p.shape}")
-                if pg.dtype != p.dtype:
+                if gd.dtype is not pd.dtype and gd.dtype != pd.dtype:
                     pg = pg._cast(p.dtype)
-                if _t._anomaly_hook is not None:
-                    _t._anomaly_hook(fn, pg, "backward")
+                if hook is not None:
+                    hook(fn, pg, "backward")
                 k = id(p)
-                grads[k] = grads[k] + pg if k in grads else pg
+                prev = grads.get(k)
+                if prev is None:
+                    grads[k] = pg
+                elif create_graph:
+                    grads[k] = prev + pg
+                else:  # nothing records this sum, so add the arrays without making an op
+                    grads[k] = Tensor._make(prev.data + pg.data)
     finally:
         _t.set_grad_enabled(prev_mode)
+        if collecting:
+            gc.enable()
     return kept
 
 

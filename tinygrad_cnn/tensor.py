@@ -130,9 +130,11 @@ class Tensor:
 
     # ----- operators --------------------------------------------------------------
     def _other(self, other: Any) -> Tensor:
+        # (the operators test `type(other) is Tensor` inline first: the common case, no call)
         if isinstance(other, Tensor):
             return other
-        if isinstance(other, (int, float)) and not isinstance(other, bool):
+        kind = type(other)
+        if kind is float or kind is int or (isinstance(other, (int, float)) and kind is not bool):
             # a Python number takes this tensor's dtype, so float32 stays float32
             return Tensor._make(np.asarray(other, dtype=self.data.dtype))
         if isinstance(other, np.ndarray) or isinstance(other, (list, tuple, np.generic)):
@@ -140,25 +142,25 @@ class Tensor:
         raise TypeError(f"unsupported operand type {type(other).__name__} for a Tensor op")
 
     def __add__(self, other: Any) -> Tensor:
-        return E.Add.apply(self, self._other(other))
+        return E.Add.apply(self, other if type(other) is Tensor else self._other(other))
 
     def __radd__(self, other: Any) -> Tensor:
         return E.Add.apply(self._other(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return E.Sub.apply(self, self._other(other))
+        return E.Sub.apply(self, other if type(other) is Tensor else self._other(other))
 
     def __rsub__(self, other: Any) -> Tensor:
         return E.Sub.apply(self._other(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return E.Mul.apply(self, self._other(other))
+        return E.Mul.apply(self, other if type(other) is Tensor else self._other(other))
 
     def __rmul__(self, other: Any) -> Tensor:
         return E.Mul.apply(self._other(other), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return E.Div.apply(self, self._other(other))
+        return E.Div.apply(self, other if type(other) is Tensor else self._other(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return E.Div.apply(self._other(other), self)
@@ -249,17 +251,28 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
-        fn = cls.__new__(cls)
-        for key, value in options.items():  # the op's non-tensor options: axis, mode, ...
-            setattr(fn, key, value)
-        data = fn.forward(*[t.data for t in inputs])
-        if _grad_enabled and any(t.requires_grad for t in inputs):
-            out = Tensor._make(data, True)
-            fn.parents = inputs
-            fn._out = weakref.ref(out)
-            out._ctx = fn
+        fn = _new(cls)
+        if options:
+            for key, value in options.items():  # the op's non-tensor options: axis, mode, ...
+                setattr(fn, key, value)
+        # One and two inputs spelled out: for tiny tensors this bookkeeping costs as
+        # much as the arithmetic, so no list and no generator on the common path.
+        if len(inputs) == 2:
+            a, b = inputs
+            data = fn.forward(a.data, b.data)
+            track = _grad_enabled and (a.requires_grad or b.requires_grad)
+        elif len(inputs) == 1:
+            data = fn.forward(inputs[0].data)
+            track = _grad_enabled and inputs[0].requires_grad
         else:
-            out = Tensor._make(data)
+            data = fn.forward(*[t.data for t in inputs])
+            track = _grad_enabled and any(t.requires_grad for t in inputs)
+        out = _new(Tensor)
+        out.data, out.grad, out.requires_grad, out.name, out._ctx = data, None, track, None, None
+        if track:
+            fn.parents = inputs
+            fn._out = _weakref(out)
+            out._ctx = fn
         if _anomaly_hook is not None:
             _anomaly_hook(fn, out, "forward")
         return out
@@ -277,6 +290,9 @@ class Function:
         doc = inspect.cleandoc(cls.__doc__ or "")
         return [line.strip() for line in doc.splitlines() if line.strip()]
 
+
+_new = object.__new__  # Tensor and Function have no __init__ work to skip
+_weakref = weakref.ref
 
 # Set by detect_anomaly(); None (and so free) otherwise.
 _anomaly_hook: Any = None
