@@ -56,7 +56,9 @@ def _numerical_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], i:
         minus = _evaluate(fn, inputs)
         x[idx] = original
         columns.append(((plus - minus) / (2 * eps)).ravel())
-    return np.stack(columns, axis=1) if columns else np.zeros((0, 0))
+    if not columns:  # an empty input: no columns, but still one row per output element
+        return np.zeros((_evaluate(fn, inputs).size, 0))
+    return np.stack(columns, axis=1)
 
 
 def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6) -> list[np.ndarray]:

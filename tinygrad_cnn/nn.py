@@ -229,7 +229,8 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1·d2·...): every axis but the batch's."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.reshape(x.shape[0], -1)
+        # the size spelled out, not -1: numpy cannot infer -1 for an empty batch
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 
 
 class Reshape(Module):
@@ -247,7 +248,8 @@ class Reshape(Module):
         fits = known == per_sample if free == 0 else free == 1 and known > 0 and per_sample % known == 0
         if not fits:
             raise ValueError(f"Reshape: cannot reshape samples of shape {x.shape[1:]} into {self.shape} (input {x.shape})")
-        return x.reshape(x.shape[0], *self.shape)
+        shape = tuple(per_sample // known if n == -1 else n for n in self.shape)  # -1 fails for N = 0
+        return x.reshape(x.shape[0], *shape)
 
     def extra_repr(self) -> str:
         return ", ".join(str(n) for n in self.shape)
