@@ -9,7 +9,7 @@ same directory, flushes it to disk and then renames it over `path` in one step
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import zipfile
 from typing import Any, Mapping
 
@@ -37,7 +37,7 @@ def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
     arrays = _as_arrays(state_dict)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    fd, tmp = _create_temp(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             # The same layout np.savez writes, without its keyword arguments
@@ -54,6 +54,18 @@ def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """A new file beside the target. Unlike mkstemp's 0600, it gets the mode any new
+    file gets (0666 less the umask), so the checkpoint ends up as readable as a plain write."""
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"save: could not create a temporary file in {directory!r}")
 
 
 def _fsync_directory(directory: str) -> None:
