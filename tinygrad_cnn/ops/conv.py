@@ -24,6 +24,10 @@ one matrix) and a single GEMM forward, dK from the same columns, dX by col2im.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+
 import numpy as np
 
 from ..tensor import ArrayLike, Function, Tensor, is_grad_enabled
@@ -55,6 +59,43 @@ def _check(op: str, x: np.ndarray, k: np.ndarray, mode: str) -> None:
         raise ValueError(f"{op}: kernel of shape {k.shape} is larger than the input of shape {x.shape} in 'valid' mode")
 
 
+def _keep_freed_memory() -> bool:
+    """Ask glibc to keep freed buffers instead of handing them back to the OS.
+
+    By default glibc serves every buffer above 128 KiB–32 MiB with a fresh mmap and unmaps
+    it on free, so each training step faults the im2col matrices in again, page by
+    page (measured: 1.4× at size (b), up to 10× at size (a)). With the thresholds raised
+    the memory is reused; the peak stays what one step needs. Set
+    TINYGRAD_CNN_MALLOPT=0 to leave malloc alone.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("TINYGRAD_CNN_MALLOPT", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to tune
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    ok = mallopt(m_mmap_threshold, 1 << 30) or mallopt(m_mmap_threshold, 32 << 20)
+    return bool(ok and mallopt(m_trim_threshold, 1 << 30))
+
+
+MALLOPT_SET = _keep_freed_memory()
+
+# Layout of the im2col matrix, by size (measured on 2 cores with OpenBLAS; see
+# docs/performance.md): per-sample GEMMs when the kernel matrix is tiny, batch-last for
+# small images (longest copy runs), channel-major for large ones (Y, dY and dX then
+# change layout in runs of Ho·Wo values, where batch-last would move single values).
+
+
+def _layout(n: int, ckk: int, howo: int) -> str:
+    if ckk <= 16:
+        return "sample"
+    if howo <= 256:
+        return "batch_last"
+    return "channel_major"
+
+
 def _to4d(a: np.ndarray) -> np.ndarray:
     return a.reshape((1,) * (4 - a.ndim) + a.shape)
 
@@ -82,20 +123,40 @@ class Correlate2d(Function):
         x4, k4 = _to4d(x).astype(dtype, copy=False), _to4d(k).astype(dtype, copy=False)
         if self.flip:
             k4 = k4[..., ::-1, ::-1]
-        n, c, h, w = x4.shape
-        o, _, kh, kw = k4.shape
-        pad_h, pad_w = (kh - 1, kw - 1) if self.mode == "full" else (0, 0)
-        ho, wo = h + 2 * pad_h - kh + 1, w + 2 * pad_w - kw + 1
-        # Batch-last layout (C, H, W, N): each window copy moves runs of Wo·N values.
-        xt = np.zeros((c, h + 2 * pad_h, w + 2 * pad_w, n), dtype)
-        xt[:, pad_h : pad_h + h, pad_w : pad_w + w] = x4.transpose(1, 2, 3, 0)
-        cols = np.empty((c, kh, kw, ho, wo, n), dtype)
-        for u in range(kh):
-            for v in range(kw):
-                cols[:, u, v] = xt[:, u : u + ho, v : v + wo]
-        self.cols = cols.reshape(c * kh * kw, ho * wo * n)
-        self.kmat = k4.reshape(o, c * kh * kw)
-        y = (self.kmat @ self.cols).reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
+        o, c, kh, kw = k4.shape
+        if self.mode == "full":  # full = valid on the input padded by kernel − 1 zeros
+            n, _, h, w = x4.shape
+            xp = np.zeros((n, c, h + 2 * (kh - 1), w + 2 * (kw - 1)), dtype)
+            xp[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w] = x4
+            x4 = xp
+        n, _, hp, wp = x4.shape
+        ho, wo = hp - kh + 1, wp - kw + 1
+        self.layout = layout = _layout(n, c * kh * kw, ho * wo)
+        self.kmat = kmat = k4.reshape(o, c * kh * kw)
+        # im2col: the kh·kw shifted windows of X, copied once into the layout's matrix.
+        if layout == "sample":  # (N, C·kh·kw, Ho·Wo): one GEMM per sample, Y comes out NCHW
+            cols = np.empty((n, c, kh, kw, ho, wo), dtype)
+            for u in range(kh):
+                for v in range(kw):
+                    cols[:, :, u, v] = x4[:, :, u : u + ho, v : v + wo]
+            self.cols = cols.reshape(n, c * kh * kw, ho * wo)
+            y = (kmat @ self.cols).reshape(n, o, ho, wo)
+        elif layout == "batch_last":  # (C·kh·kw, Ho·Wo·N): runs of Wo·N values per copy
+            xt = np.ascontiguousarray(x4.transpose(1, 2, 3, 0))
+            cols = np.empty((c, kh, kw, ho, wo, n), dtype)
+            for u in range(kh):
+                for v in range(kw):
+                    cols[:, u, v] = xt[:, u : u + ho, v : v + wo]
+            self.cols = cols.reshape(c * kh * kw, ho * wo * n)
+            y = (kmat @ self.cols).reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
+        else:  # "channel_major", (C·kh·kw, N·Ho·Wo): Y and dX leave in runs of Ho·Wo
+            xc = x4.transpose(1, 0, 2, 3)
+            cols = np.empty((c, kh, kw, n, ho, wo), dtype)
+            for u in range(kh):
+                for v in range(kw):
+                    cols[:, u, v] = xc[:, :, u : u + ho, v : v + wo]
+            self.cols = cols.reshape(c * kh * kw, n * ho * wo)
+            y = (kmat @ self.cols).reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
         return y.reshape(_out_shape(x.shape, k.shape, self.mode))
 
     def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -104,23 +165,55 @@ class Correlate2d(Function):
         x, k = self.parents
         n, c, h, w = _to4d(x.data).shape
         o, kh, kw = self.kmat.shape[0], k.shape[-2], k.shape[-1]
-        g4 = _to4d(g.data)
+        g4 = _to4d(g.data).astype(self.kmat.dtype, copy=False)
         ho, wo = g4.shape[-2:]
-        gmat = g4.transpose(1, 2, 3, 0).reshape(o, ho * wo * n)
+        hp, wp = ho + kh - 1, wo + kw - 1  # the (padded) input the windows were cut from
+        cols, kmat, layout = self.cols, self.kmat, self.layout
+        # dY in the layout of the columns; a no-op when dY already has that memory order.
+        if layout == "sample":
+            gmat = np.ascontiguousarray(g4).reshape(n, o, ho * wo)
+        elif layout == "batch_last":
+            gmat = np.ascontiguousarray(g4.transpose(1, 2, 3, 0)).reshape(o, ho * wo * n)
+        else:
+            gmat = np.ascontiguousarray(g4.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
         dx = dk = None
         if k.requires_grad:  # dK = X ⋆ dY: the forward's columns against dY
-            dk4 = (gmat @ self.cols.T).reshape(o, c, kh, kw)
-            dk = Tensor._make((dk4[..., ::-1, ::-1] if self.flip else dk4).reshape(k.shape))
+            if layout == "sample":
+                dk4 = np.matmul(gmat, cols.transpose(0, 2, 1)).sum(axis=0)
+            else:  # (cols dYᵀ)ᵀ: BLAS runs the long inner dimension better this way round
+                dk4 = (cols @ gmat.T).T
+            dk4 = dk4.reshape(o, c, kh, kw)
+            dk = Tensor._make(np.ascontiguousarray(dk4[..., ::-1, ::-1] if self.flip else dk4).reshape(k.shape))
         if x.requires_grad:  # dX = dY *full K: col2im of Kᵀ dY
-            dcols = (self.kmat.T @ gmat).reshape(c, kh, kw, ho, wo, n)
-            pad_h, pad_w = (kh - 1, kw - 1) if self.mode == "full" else (0, 0)
-            dxt = np.zeros((c, h + 2 * pad_h, w + 2 * pad_w, n), dcols.dtype)
+            dxp = self._col2im(gmat, n, c, hp, wp, kh, kw, ho, wo)
+            if self.mode == "full":
+                dxp = dxp[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w]
+            dx = Tensor._make(dxp.reshape(x.shape))
+        return dx, dk
+
+    def _col2im(self, gmat: np.ndarray, n: int, c: int, hp: int, wp: int, kh: int, kw: int, ho: int, wo: int) -> np.ndarray:
+        """dX (N, C, Hp, Wp): every column of Kᵀ dY added back onto the window it came from."""
+        kt = self.kmat.T
+        if self.layout == "sample":
+            dcols = (kt @ gmat).reshape(n, c, kh, kw, ho, wo)
+            dx = np.zeros((n, c, hp, wp), dcols.dtype)
+            for u in range(kh):
+                for v in range(kw):
+                    dx[:, :, u : u + ho, v : v + wo] += dcols[:, :, u, v]
+            return dx
+        if self.layout == "batch_last":
+            dcols = (kt @ gmat).reshape(c, kh, kw, ho, wo, n)
+            dxt = np.zeros((c, hp, wp, n), dcols.dtype)
             for u in range(kh):
                 for v in range(kw):
                     dxt[:, u : u + ho, v : v + wo] += dcols[:, u, v]
-            dxt = dxt[:, pad_h : pad_h + h, pad_w : pad_w + w]
-            dx = Tensor._make(dxt.transpose(3, 0, 1, 2).reshape(x.shape))
-        return dx, dk
+            return dxt.transpose(3, 0, 1, 2)
+        dcols = (kt @ gmat).reshape(c, kh, kw, n, ho, wo)
+        dxc = np.zeros((c, n, hp, wp), dcols.dtype)
+        for u in range(kh):
+            for v in range(kw):
+                dxc[:, :, u : u + ho, v : v + wo] += dcols[:, u, v]
+        return dxc.transpose(1, 0, 2, 3)
 
     def _backward_graph(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """The seed's formulas as recorded ops (batch and channel axes swapped where
