@@ -75,7 +75,7 @@ def test_backward_anomaly_blames_the_op_and_its_forward_line():
         with np.errstate(divide="ignore"), pytest.raises(FloatingPointError) as info:
             y.backward()
     msg = str(info.value)
-    assert "the backward of pow produced inf (1 of 3 values) in the gradient for an input of shape (3,)" in msg
+    assert "the backward of pow produced inf (1 of 3 values) in the gradient for input 0 of shape (3,)" in msg
     assert f"{HERE}:{line}" in msg
 
 
@@ -84,7 +84,7 @@ def test_backward_anomaly_in_conv_fast_path():
     k = Tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
     with tc.detect_anomaly():
         y = tc.correlate2d(x, k * 1e-10)  # finite: 4e290
-        with np.errstate(over="ignore"), pytest.raises(FloatingPointError, match="backward of correlate2d produced inf"):
+        with np.errstate(over="ignore"), pytest.raises(FloatingPointError, match="backward of correlate2d produced inf.*input 1"):
             y.backward(np.full((1, 1, 2, 2), 1e300))
 
 

@@ -123,8 +123,11 @@ def _check(fn: Any, t: _tensor.Tensor, phase: str) -> None:
         if bad_inputs:
             msg += f"; its {', '.join(bad_inputs)} already held non-finite values"
     else:
+        # the hook is not told which input; the shape says it when only one input has it
+        same = [i for i, p in enumerate(fn.parents) if p.shape == t.shape]
+        which = f"input {same[0]}" if len(same) == 1 else "an input"
         msg = (
             f"detect_anomaly: the backward of {fn.name} produced {_describe_values(data)} "
-            f"in the gradient for an input of shape {t.shape}"
+            f"in the gradient for {which} of shape {t.shape}"
         )
     raise FloatingPointError(f"{msg}\n  the op was {_describe_site(site)}")
