@@ -26,9 +26,10 @@ def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
         if children_done:
             order.append(node)
             continue
-        if id(node) in visited:
+        i = id(node)
+        if i in visited:
             continue
-        seen(id(node))
+        seen(i)
         push((node, True))
         ctx = node._ctx
         if ctx is not None:
@@ -67,8 +68,9 @@ def _run(
     grads: dict[int, Tensor] = {}
     for r, s in zip(roots, seeds):
         grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
+    if keep is None:  # a root's .grad must not alias the caller's array (see the sweep)
+        grads = {k: Tensor._make(s.data.copy()) for k, s in grads.items()}
     kept: dict[int, Tensor] = {}
-    root_ids = {id(r) for r in roots}
     order = toposort(roots)
     # For grad(): only ops with a requested tensor upstream need their backward run,
     # so gradients that nobody asked for (e.g. the weights' when asking for dE/dX) cost nothing.
@@ -93,7 +95,7 @@ def _run(
             if keep is None:
                 if node.grad is not None:
                     node.grad = node.grad + g.data
-                elif node._ctx is None or id(node) in root_ids:
+                elif node._ctx is None:
                     node.grad = g.data.copy()  # a leaf's own array: optimizers update it in place
                 else:  # nothing writes into an intermediate's gradient, so it may share the array
                     node.grad = g.data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
+from operator import attrgetter
 from typing import Any, ClassVar, Sequence, Union
 
 import numpy as np
@@ -74,10 +75,11 @@ class Tensor:
         return t
 
     # ----- properties -------------------------------------------------------------
-    shape = property(lambda self: self.data.shape)
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    size = property(lambda self: self.data.size)
+    # attrgetter runs in C: these are read several times per op in every backward
+    shape = property(attrgetter("data.shape"))
+    ndim = property(attrgetter("data.ndim"))
+    dtype = property(attrgetter("data.dtype"))
+    size = property(attrgetter("data.size"))
 
     @property
     def is_leaf(self) -> bool:
