@@ -195,7 +195,7 @@ def one_hot_bce(probabilities: tc.Tensor, labels: np.ndarray) -> tc.Tensor:
 
 
 def main(argv: list[str] | None = None) -> float:
-    args = parse_args(argv, __doc__, epochs=10, mnist_epochs=3)
+    args = parse_args(argv, __doc__, epochs=10, mnist_epochs=2)
     start = time.perf_counter()
     X_train, y_train, X_test, y_test = zeros_and_ones(args.mnist)
     source = f"MNIST in {args.mnist}" if args.mnist else "scikit-learn's 8×8 digits"

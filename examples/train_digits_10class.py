@@ -91,7 +91,7 @@ def train(model: nn.Module, X: np.ndarray, y: np.ndarray, epochs: int) -> list[f
 
 
 def main(argv: list[str] | None = None) -> float:
-    args = parse_args(argv, __doc__, epochs=40, mnist_epochs=2)
+    args = parse_args(argv, __doc__, epochs=40, mnist_epochs=1)
     start = time.perf_counter()
     X_train, y_train, X_test, y_test = all_digits(args.mnist)
     source = f"MNIST in {args.mnist}" if args.mnist else "scikit-learn's 8×8 digits"

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .ops.conv import correlate2d
+from .ops.elementwise import tensor
 from .tensor import Tensor
 
 _generator = np.random.default_rng()
@@ -208,21 +209,21 @@ class Sigmoid(Module):
     """Y = 1 / (1 + e^−X), elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.sigmoid()
+        return tensor(x).sigmoid()
 
 
 class ReLU(Module):
     """Y = max(X, 0), elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+        return tensor(x).relu()
 
 
 class Tanh(Module):
     """Y = tanh X, elementwise."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.tanh()
+        return tensor(x).tanh()
 
 
 class Flatten(Module):
@@ -242,6 +243,7 @@ class Reshape(Module):
         self.shape = tuple(int(n) for n in shape)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = tensor(x)
         per_sample = int(np.prod(x.shape[1:]))
         known = int(np.prod([n for n in self.shape if n != -1]))
         free = self.shape.count(-1)
