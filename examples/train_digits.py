@@ -22,7 +22,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 
