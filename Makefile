@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The theme's end-of-life banner is not a build warning; keep the log to real messages.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
 
-.PHONY: demo test docs setup dot clean
+.PHONY: demo test docs bench setup dot clean
 
 setup: $(STAMP) dot
 
@@ -35,6 +35,13 @@ docs: setup
 
 demo: setup
 	$(PY) examples/seed_example.py
+
+# Benchmarks against PyTorch CPU and the seed's SciPy loops (docs/performance.md).
+# PyTorch is only the reference here, never a dependency: installed into .venv if missing.
+# A short run: make bench BENCH_ARGS=--quick
+bench: $(STAMP)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache out site
