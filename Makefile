@@ -33,8 +33,11 @@ test: setup
 docs: setup
 	$(MKDOCS) build --strict
 
+# Train the seed CNN on real handwritten digits, then draw the seed's graphs.
 demo: setup
-	$(PY) examples/seed_example.py
+	$(PY) examples/train_digits.py --out out
+	$(PY) examples/draw_seed_graph.py out
+	$(PY) examples/draw_gradient_graph.py out
 
 # Benchmarks against PyTorch CPU and the seed's SciPy loops (docs/performance.md).
 # PyTorch is only the reference here, never a dependency: installed into .venv if missing.
