@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,13 +37,19 @@ import seed_loops  # noqa: E402
 import tinygrad_cnn as tc  # noqa: E402
 from tinygrad_cnn import Tensor  # noqa: E402
 
-try:
-    import torch
-    import torch.nn.functional as F
+torch: Any = None  # imported by main() when available: its columns stay empty otherwise
+F: Any = None
 
+
+def _import_torch() -> None:
+    global torch, F
+    try:
+        import torch as _torch
+        import torch.nn.functional as _F
+    except ImportError:
+        return
+    torch, F = _torch, _F
     torch.set_num_threads(2)
-except ImportError:  # PyTorch is optional: its columns are left empty
-    torch = None
 
 # name -> (N, C_in, C_out, H=W, k)
 CONV_CASES = {
@@ -79,13 +84,21 @@ def _number(fn: Callable[[], Any], budget: float, cap: int) -> int:
 
 
 def compare(sides: dict[str, Callable[[], Any]], rounds: int, budget: float, cap: int = 200) -> dict[str, float]:
-    """Median seconds per call of each side; blocks alternate, never calls."""
+    """Median seconds per call of each side; blocks alternate, never calls.
+
+    Before each block the other side's BLAS/OpenMP threads get a moment to stop
+    spinning, and one untimed call warms the caches.
+    """
     numbers = {name: _number(fn, budget, cap) for name, fn in sides.items()}  # also warms up
     samples: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(rounds):
         for name, fn in sides.items():
+            time.sleep(0.02)
+            fn()
             samples[name] += _block(fn, numbers[name])
-    return {name: statistics.median(s) for name, s in samples.items()}
+    out = {name: statistics.median(s) for name, s in samples.items()}
+    out.update({f"{name} min": min(s) for name, s in samples.items()})
+    return out
 
 
 # ----- one conv layer: correlate2d(x, k) + b, sum, backward ------------------------------
@@ -180,7 +193,7 @@ def chain_case(dtype: type, args: argparse.Namespace) -> dict[str, Any]:
     per_op = {side: v / (3 * reps) for side, v in med.items()}
     row = _row("chain", dtype, per_op, None, f"{3 * reps} ops of 1 element: (y·w + c).tanh(), fwd + bwd")
     row["unit"] = "µs/op"
-    for key in ("ours", "torch"):
+    for key in ("ours", "torch", "ours min", "torch min"):
         if row.get(key) is not None:
             row[key] *= 1e3  # ms -> µs
     return row
@@ -314,9 +327,11 @@ def rss_child(steps: int) -> None:
         idx = rng.integers(0, EPOCH_SAMPLES, 64)
         step(x[idx], t[idx])
         if i % 50 == 0 or i == 10:
-            with open("/proc/self/statm") as f:
-                rss_kb = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-            peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            # VmHWM is this process's own peak (ru_maxrss would include the parent's,
+            # as Linux keeps it across fork + exec).
+            with open("/proc/self/status") as f:
+                status = dict(line.split(":", 1) for line in f)
+            rss_kb, peak_kb = (int(status[key].split()[0]) for key in ("VmRSS", "VmHWM"))
             samples.append({"step": i, "rss_mb": rss_kb / 1024, "peak_rss_mb": peak_kb / 1024})
     print(json.dumps({"how": how, "samples": samples}))
 
@@ -339,7 +354,9 @@ def _row(case: str, dtype: type, med: dict[str, float], seed_ms: float | None, w
     row: dict[str, Any] = {"case": case, "dtype": np.dtype(dtype).name, "what": what, "unit": "ms",
                            "ours": ours, "torch": theirs, "seed": seed_ms,
                            "ours/torch": ours / theirs if theirs else None,
-                           "ours/seed": ours / seed_ms if seed_ms else None}
+                           "ours/seed": ours / seed_ms if seed_ms else None,
+                           "ours min": 1e3 * med["ours min"], "torch min": 1e3 * med["torch min"] if theirs else None,
+                           "load": os.getloadavg()[0]}
     if row["dtype"] == "float32" and case in TARGETS and theirs:
         row["target ours/torch"] = TARGETS[case]
         row["met"] = row["ours/torch"] <= TARGETS[case]
@@ -355,6 +372,10 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if v < 100 else f"{v:.0f}"
 
 
+def _ratio(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}" if v >= 0.1 else f"{v:.3f}"
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     head = "| case | dtype | unit | ours | PyTorch | seed loops | ours/PyTorch | ours/seed | target |"
     lines = [head, "|" + "---|" * 9]
@@ -365,7 +386,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         if "target seed/ours" in r:
             target += f"{'; ' if target else ''}≥ {r['target seed/ours']:.0f}× vs seed {'✓' if r['met seed'] else '✗'}"
         lines.append(f"| {r['case']} | {r['dtype']} | {r['unit']} | {_fmt(r['ours'])} | {_fmt(r['torch'])} | "
-                     f"{_fmt(r['seed'])} | {_fmt(r['ours/torch'], 2)} | {_fmt(r['ours/seed'], 2)} | {target} |")
+                     f"{_fmt(r['seed'])} | {_ratio(r['ours/torch'])} | {_ratio(r['ours/seed'])} | {target} |")
     return "\n".join(lines)
 
 
@@ -406,9 +427,11 @@ def main() -> None:
     p.add_argument("--json", default=str(HERE / "results.json"), help="where to write the results ('' = nowhere)")
     p.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.rss_child:
+    if args.rss_child:  # a fresh process without PyTorch
         rss_child(args.rss_child)
         return
+    if not args.no_torch:
+        _import_torch()
     if args.quick:
         args.rounds, args.budget, args.seed_reps = 3, 0.05, 1
     parts = set(args.only or ["conv", "chain", "epoch", "rss"])
