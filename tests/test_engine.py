@@ -41,6 +41,14 @@ def test_mixed_dtypes_promote_and_grads_keep_input_dtype():
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
 
 
+def test_zero_dim_results_are_arrays():
+    a = Tensor(2.0, requires_grad=True)
+    b = (a * 3).exp() + a.sigmoid() - Tensor([1.0, 2.0]).sum()
+    assert type(b.data) is np.ndarray and b.shape == ()
+    b.backward()
+    assert type(a.grad) is np.ndarray and a.grad.shape == () and a.grad.dtype == np.float64
+
+
 def test_op_and_parents_recorded():
     a, b = Tensor(2.0, requires_grad=True), Tensor(3.0)
     c = a * b

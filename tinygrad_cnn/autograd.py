@@ -94,9 +94,9 @@ def _run(
                 continue
             if keep is None:
                 if node.grad is not None:
-                    node.grad = node.grad + g.data
+                    node.grad = np.asarray(node.grad + g.data)
                 elif node._ctx is None:
-                    node.grad = g.data.copy()  # a leaf's own array: optimizers update it in place
+                    node.grad = np.array(g.data)  # a leaf's own array (a copy): optimizers update it in place
                 else:  # nothing writes into an intermediate's gradient, so it may share the array
                     node.grad = g.data
             elif id(node) in keep:
@@ -121,7 +121,8 @@ def _run(
                 elif create_graph:
                     grads[k] = prev + pg
                 else:  # nothing records this sum, so add the arrays without making an op
-                    grads[k] = Tensor._make(prev.data + pg.data)
+                    # (0-d sums come back from numpy as scalars: keep .data an array)
+                    grads[k] = Tensor._make(np.asarray(prev.data + pg.data))
     finally:
         _t.set_grad_enabled(prev_mode)
         if collecting:

@@ -269,6 +269,8 @@ class Function:
         else:
             data = fn.forward(*[t.data for t in inputs])
             track = _grad_enabled and any(t.requires_grad for t in inputs)
+        if type(data) is not np.ndarray:  # numpy gives 0-d results as scalars; .data is an array
+            data = np.asarray(data)
         out = _new(Tensor)
         out.data, out.grad, out.requires_grad, out.name, out._ctx = data, None, track, None, None
         if track:
