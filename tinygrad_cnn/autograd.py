@@ -4,11 +4,12 @@ from the outputs back to the leaves, summing every gradient that reaches a tenso
 from __future__ import annotations
 
 import gc
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from . import tensor as _t
+from .ops import formula
 from .tensor import Tensor
 
 
@@ -55,22 +56,23 @@ def _seed_grad(t: Tensor, grad: object, who: str) -> Tensor:
 
 def _run(
     roots: Sequence[Tensor], seeds: Sequence[Tensor], create_graph: bool, keep: set[int] | None
-) -> dict[int, Tensor]:
+) -> dict[int, Any]:
     """Propagate `seeds` from `roots` back through the graph.
 
     With `keep` None every tensor on the way gets its gradient added to `.grad`;
     otherwise `.grad` is left alone and the gradients of the tensors whose ids are in
-    `keep` are returned.
+    `keep` are returned. A plain pass moves ndarrays from op to op; with
+    `create_graph` the gradients are Tensors and every formula is recorded.
     """
     for r in roots:
         if not r.requires_grad:
             raise ValueError("backward: the output does not require grad (no input requires grad, or it was made under no_grad)")
-    grads: dict[int, Tensor] = {}
+    grads: dict[int, Any] = {}
     for r, s in zip(roots, seeds):
-        grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
-    if keep is None:  # a root's .grad must not alias the caller's array (see the sweep)
-        grads = {k: Tensor._make(s.data.copy()) for k, s in grads.items()}
-    kept: dict[int, Tensor] = {}
+        # a plain pass must not alias the caller's array into a .grad (see the sweep)
+        g = s if create_graph else np.array(s.data)
+        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    kept: dict[int, Any] = {}
     order = toposort(roots)
     # For grad(): only ops with a requested tensor upstream need their backward run,
     # so gradients that nobody asked for (e.g. the weights' when asking for dE/dX) cost nothing.
@@ -93,12 +95,13 @@ def _run(
             if g is None:
                 continue
             if keep is None:
+                data = g.data if create_graph else g
                 if node.grad is not None:
-                    node.grad = np.asarray(node.grad + g.data)
+                    node.grad = np.asarray(node.grad + data)
                 elif node._ctx is None:
-                    node.grad = np.array(g.data)  # a leaf's own array (a copy): optimizers update it in place
+                    node.grad = np.array(data)  # a leaf's own array: optimizers update it in place
                 else:  # nothing writes into an intermediate's gradient, so it may share the array
-                    node.grad = g.data
+                    node.grad = np.asarray(data)
             elif id(node) in keep:
                 kept[id(node)] = g
             fn = node._ctx
@@ -107,22 +110,15 @@ def _run(
             for p, pg in zip(fn.parents, fn.backward(g)):
                 if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
                     continue
-                gd, pd = pg.data, p.data
-                if gd.shape != pd.shape:
+                if pg.shape != p.shape:
                     raise RuntimeError(f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {p.shape}")
-                if gd.dtype is not pd.dtype and gd.dtype != pd.dtype:
-                    pg = pg._cast(p.dtype)
+                if pg.dtype != p.dtype:
+                    pg = formula.cast(pg, p.dtype)
                 if hook is not None:
-                    hook(fn, pg, "backward")
+                    hook(fn, pg if create_graph else Tensor._make(np.asarray(pg)), "backward")
                 k = id(p)
                 prev = grads.get(k)
-                if prev is None:
-                    grads[k] = pg
-                elif create_graph:
-                    grads[k] = prev + pg
-                else:  # nothing records this sum, so add the arrays without making an op
-                    # (0-d sums come back from numpy as scalars: keep .data an array)
-                    grads[k] = Tensor._make(np.asarray(prev.data + pg.data))
+                grads[k] = pg if prev is None else prev + pg
     finally:
         _t.set_grad_enabled(prev_mode)
         if collecting:
@@ -162,12 +158,12 @@ def grad(
     result = []
     for t in ins:
         g = kept.get(id(t))
+        if g is not None and not create_graph:
+            g = Tensor._make(np.array(g))  # its own array, never one the graph still holds
         if g is None and not allow_unused:
             raise ValueError(
                 f"grad: an input of shape {t.shape} was not used to compute the outputs "
                 "(pass allow_unused=True to get None for it)"
             )
-        if g is not None and not create_graph and g.requires_grad:
-            g = g.detach()  # e.g. a grad_output passed straight through an add: no graph escapes
         result.append(g)
     return tuple(result)

@@ -230,15 +230,18 @@ class Tensor:
 
 
 class Function:
-    """One op: `forward` on arrays, `backward` on Tensors.
+    """One op: `forward` on arrays, `backward` by the op's own formulas.
 
     The class docstring is the op's calculus in the seed's notation: its first line is
     the forward formula, each further line the gradient for one input. The graph
     drawing and the docs' derivatives table read it from there.
 
-    `backward(g)` receives dE/dY as a Tensor and returns one Tensor (or None) per
-    parent, built from Tensor ops: under `no_grad` that is plain arithmetic; with
-    `create_graph=True` it records the gradient computation as a graph of its own.
+    `backward(g)` receives dE/dY and returns one gradient (or None) per parent. It is
+    written once, with operators and methods that numpy arrays and Tensors share, and
+    runs in one of two ways. A plain `backward()` hands it arrays (`g`, `inputs()`,
+    `output`), so the formulas are plain numpy. With `create_graph=True` it gets the
+    Tensors themselves, so the same formulas record the gradient computation as a
+    graph of its own, which can be drawn and differentiated again.
     """
 
     __slots__ = ("parents", "_out")
@@ -248,8 +251,13 @@ class Function:
     def forward(self, *inputs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(self, grad: Any) -> tuple[Any, ...]:
         raise NotImplementedError
+
+    def inputs(self) -> tuple[Any, ...]:
+        """The inputs as backward's formulas use them: arrays, or the parent Tensors
+        while the backward is being recorded."""
+        return self.parents if _grad_enabled else tuple([p.data for p in self.parents])
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
@@ -282,11 +290,12 @@ class Function:
         return out
 
     @property
-    def output(self) -> Tensor:
-        """The Tensor this op produced (alive whenever its backward runs)."""
+    def output(self) -> Any:
+        """What this op produced, as `inputs()` gives the inputs (alive whenever its
+        backward runs: the engine holds every tensor of the graph)."""
         out = self._out()
         assert out is not None, f"{self.name}: output freed before backward"
-        return out
+        return out if _grad_enabled else out.data
 
     @classmethod
     def formulas(cls) -> list[str]:

@@ -31,7 +31,7 @@ import sys
 import numpy as np
 
 from ..tensor import ArrayLike, Function, Tensor, is_grad_enabled
-from .elementwise import tensor
+from .elementwise import Grad, tensor
 from .shape import rot180
 
 MODES = ("valid", "full")
@@ -163,13 +163,13 @@ class Correlate2d(Function):
             y = (kmat @ self.cols).reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
         return y.reshape(_out_shape(x.shape, k.shape, self.mode))
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        if is_grad_enabled():
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        if is_grad_enabled():  # recorded: the formulas as ops, so they can be drawn and differentiated
             return self._backward_graph(g)
         x, k = self.parents
         n, c, h, w = _to4d(x.data).shape
         o, kh, kw = self.kmat.shape[0], k.shape[-2], k.shape[-1]
-        g4 = _to4d(g.data).astype(self.kmat.dtype, copy=False)
+        g4 = _to4d(np.asarray(g)).astype(self.kmat.dtype, copy=False)
         ho, wo = g4.shape[-2:]
         hp, wp = ho + kh - 1, wo + kw - 1  # the (padded) input the windows were cut from
         cols, kmat, layout = self.cols, self.kmat, self.layout
@@ -187,12 +187,12 @@ class Correlate2d(Function):
             else:  # (cols dYᵀ)ᵀ: BLAS runs the long inner dimension better this way round
                 dk4 = (cols @ gmat.T).T
             dk4 = dk4.reshape(o, c, kh, kw)
-            dk = Tensor._make(np.ascontiguousarray(dk4[..., ::-1, ::-1] if self.flip else dk4).reshape(k.shape))
+            dk = np.ascontiguousarray(dk4[..., ::-1, ::-1] if self.flip else dk4).reshape(k.shape)
         if x.requires_grad:  # dX = dY *full K: col2im of Kᵀ dY
             dxp = self._col2im(gmat, n, c, hp, wp, kh, kw, ho, wo)
             if self.mode == "full":
                 dxp = dxp[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w]
-            dx = Tensor._make(dxp.reshape(x.shape))
+            dx = dxp.reshape(x.shape)
         return dx, dk
 
     def _col2im(self, gmat: np.ndarray, n: int, c: int, hp: int, wp: int, kh: int, kw: int, ho: int, wo: int) -> np.ndarray:

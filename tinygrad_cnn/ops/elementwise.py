@@ -3,12 +3,16 @@ gradient back to the shape of its input."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..tensor import ArrayLike, Function, Tensor
 
+Grad = Any  # an ndarray in a plain backward, a Tensor in a recorded one (see Function)
 
-def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+
+def unbroadcast(g: Grad, shape: tuple[int, ...]) -> Grad:
     """Sum `g` over the axes that broadcasting added or stretched to reach `shape`."""
     if g.shape == shape:
         return g
@@ -46,7 +50,7 @@ class Add(Function):
             _check_broadcast("add", x, y)
         return x + y
 
-    def backward(self, g: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad, Grad]:
         x, y = self.parents
         return unbroadcast(g, x.shape), unbroadcast(g, y.shape)
 
@@ -64,7 +68,7 @@ class Sub(Function):
             _check_broadcast("sub", x, y)
         return x - y
 
-    def backward(self, g: Tensor) -> tuple[Tensor, Tensor | None]:
+    def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
         x, y = self.parents
         return unbroadcast(g, x.shape), (unbroadcast(-g, y.shape) if y.requires_grad else None)
 
@@ -82,11 +86,11 @@ class Mul(Function):
             _check_broadcast("mul", x, y)
         return x * y
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        x, y = self.parents
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        x, y = self.inputs()
         return (
-            unbroadcast(g * y, x.shape) if x.requires_grad else None,
-            unbroadcast(g * x, y.shape) if y.requires_grad else None,
+            unbroadcast(g * y, x.shape) if self.parents[0].requires_grad else None,
+            unbroadcast(g * x, y.shape) if self.parents[1].requires_grad else None,
         )
 
 
@@ -103,11 +107,11 @@ class Div(Function):
             _check_broadcast("div", x, y)
         return x / y
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        x, y = self.parents
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        x, y = self.inputs()
         return (
-            unbroadcast(g / y, x.shape) if x.requires_grad else None,
-            unbroadcast(-g * x / (y * y), y.shape) if y.requires_grad else None,
+            unbroadcast(g / y, x.shape) if self.parents[0].requires_grad else None,
+            unbroadcast(-g * x / (y * y), y.shape) if self.parents[1].requires_grad else None,
         )
 
 
@@ -121,7 +125,7 @@ class Neg(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return -x
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         return (-g,)
 
 
@@ -136,8 +140,8 @@ class Pow(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x**self.c
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.parents
+    def backward(self, g: Grad) -> tuple[Grad]:
+        (x,) = self.inputs()
         return (g * self.c * x ** (self.c - 1),)
 
 
@@ -157,7 +161,7 @@ class Exp(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.exp(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         return (g * self.output,)
 
 
@@ -172,8 +176,8 @@ class Log(Function):
         with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = −inf, as numpy/PyTorch
             return np.log(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.parents
+    def backward(self, g: Grad) -> tuple[Grad]:
+        (x,) = self.inputs()
         return (g / x,)
 
 
@@ -193,7 +197,7 @@ class Sigmoid(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         y = self.output
         return (g * y * (1 - y),)
 
@@ -208,7 +212,7 @@ class Tanh(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         y = self.output
         return (g * (1 - y * y),)
 
@@ -223,9 +227,9 @@ class ReLU(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.parents
-        return (g * Tensor._make((x.data > 0).astype(x.dtype)),)
+    def backward(self, g: Grad) -> tuple[Grad]:
+        x = self.parents[0].data  # the mask is a constant: it has no gradient of its own
+        return (g * (x > 0).astype(g.dtype),)
 
 
 class Clip(Function):
@@ -240,14 +244,14 @@ class Clip(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.clip(x, self.lo, self.hi)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.parents
+    def backward(self, g: Grad) -> tuple[Grad]:
+        x = self.parents[0].data  # the mask is a constant: it has no gradient of its own
         inside = np.ones(x.shape, dtype=bool)
         if self.lo is not None:
-            inside &= x.data >= self.lo
+            inside &= x >= self.lo
         if self.hi is not None:
-            inside &= x.data <= self.hi
-        return (g * Tensor._make(inside.astype(x.dtype)),)
+            inside &= x <= self.hi
+        return (g * inside.astype(g.dtype),)
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:

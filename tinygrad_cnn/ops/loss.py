@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import ArrayLike, Function, Tensor
-from .elementwise import tensor
+from . import formula as F
+from .elementwise import Grad, tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 LOG_FLOOR = -100.0  # log p is clamped here, as PyTorch does, so p = 0 or 1 stays finite
@@ -31,14 +32,14 @@ class BinaryCrossEntropy(Function):
         total = losses.sum()
         return np.asarray(total / losses.size if self.reduction == "mean" else total, dtype=losses.dtype)
 
-    def backward(self, g: Tensor) -> tuple[Tensor, Tensor | None]:
-        p, t = self.parents
+    def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
+        p, t = self.inputs()
         scale = g / p.size if self.reduction == "mean" else g
         # (P − T) / (P(1 − P)) equals the seed's form and stays finite at P = 0 or 1.
         dp = scale * (p - t) / (p * (1 - p)).clip(min=1e-12)
         dt = None
-        if t.requires_grad:
-            dt = -scale * (p.log().clip(min=LOG_FLOOR) - (1 - p).log().clip(min=LOG_FLOOR))
+        if self.parents[1].requires_grad:
+            dt = -scale * (F.log(p).clip(min=LOG_FLOOR) - F.log(1 - p).clip(min=LOG_FLOOR))
         return dp, dt
 
 
@@ -76,8 +77,8 @@ class LogSoftmax(Function):
         shifted = x - x.max(axis=self.axis, keepdims=True)  # e^(x − max) never overflows
         return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g - self.output.exp() * g.sum(axis=self.axis, keepdims=True),)
+    def backward(self, g: Grad) -> tuple[Grad]:
+        return (g - F.exp(self.output) * g.sum(axis=self.axis, keepdims=True),)
 
 
 class Softmax(Function):
@@ -92,7 +93,7 @@ class Softmax(Function):
         e = np.exp(x - x.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         y = self.output
         return (y * (g - (g * y).sum(axis=self.axis, keepdims=True)),)
 

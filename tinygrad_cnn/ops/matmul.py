@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Function, Tensor
-from .elementwise import tensor, unbroadcast
+from .elementwise import Grad, tensor, unbroadcast
 
 
 class MatMul(Function):
@@ -19,8 +19,8 @@ class MatMul(Function):
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return x @ y
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        x, y = self.parents
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        x, y = self.inputs()
         # Treat 1-D operands as a row (left) or a column (right) matrix, as numpy does.
         x2 = x.reshape(1, -1) if x.ndim == 1 else x
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
@@ -33,9 +33,9 @@ class MatMul(Function):
         else:
             g2 = g
         dx = dy = None
-        if x.requires_grad:
+        if self.parents[0].requires_grad:
             dx = unbroadcast(g2 @ _swap(y2), x2.shape).reshape(x.shape)
-        if y.requires_grad:
+        if self.parents[1].requires_grad:
             dy = unbroadcast(_swap(x2) @ g2, y2.shape).reshape(y.shape)
         return dx, dy
 

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..tensor import Function, Tensor
-from .elementwise import unbroadcast
+from . import formula as F
+from .elementwise import Grad, unbroadcast
 
 Axes = int | tuple[int, ...] | None
 
@@ -35,11 +36,11 @@ class Sum(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x.sum(axis=self.axes, keepdims=self.keepdims))
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         (x,) = self.parents
         if not self.keepdims:
             g = g.reshape(tuple(1 if i in self.axes else n for i, n in enumerate(x.shape)))
-        return (g.broadcast_to(x.shape),)
+        return (F.broadcast_to(g, x.shape),)
 
 
 def sum(x: Tensor, axis: Axes = None, keepdims: bool = False) -> Tensor:
@@ -67,7 +68,7 @@ class BroadcastTo(Function):
         except ValueError:
             raise ValueError(f"broadcast_to: shape {x.shape} does not broadcast to {self.target}") from None
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         return (unbroadcast(g, self.parents[0].shape),)
 
 
@@ -90,7 +91,7 @@ class Reshape(Function):
         except ValueError:
             raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {self.target}") from None
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         return (g.reshape(self.parents[0].shape),)
 
 
@@ -117,7 +118,7 @@ class Transpose(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x.transpose(self.axes)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Grad) -> tuple[Grad]:
         return (g.transpose(tuple(np.argsort(self.axes))),)
 
 
@@ -140,8 +141,8 @@ class Flip(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.flip(x, self.axes)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g.flip(self.axes),)
+    def backward(self, g: Grad) -> tuple[Grad]:
+        return (F.flip(g, self.axes),)
 
 
 def flip(x: Tensor, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
@@ -164,8 +165,8 @@ class Cast(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x.astype(self.to)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (cast(g, self.parents[0].dtype),)
+    def backward(self, g: Grad) -> tuple[Grad]:
+        return (F.cast(g, self.parents[0].dtype),)
 
 
 def cast(x: Tensor, dtype: Any) -> Tensor:
