@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import table  # noqa: E402
+from bench import met, table  # noqa: E402
 
 
 def combine(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -24,11 +24,11 @@ def combine(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for i, first in enumerate(runs[0]["rows"]):
         same = [r["rows"][i] for r in runs]
         row = dict(first)
-        for key in ("ours", "torch", "seed", "ours/torch", "ours/seed", "load"):
+        for key in ("ours", "torch", "seed", "ours/torch", "ours/seed", "ours min", "torch min", "load"):
             values = [r[key] for r in same if r.get(key) is not None]
             row[key] = statistics.median(values) if values else None
         if "target ours/torch" in row and row["ours/torch"] is not None:
-            row["met"] = row["ours/torch"] <= row["target ours/torch"]
+            row["met"] = met(row)
         if "target seed/ours" in row and row["ours/seed"]:
             row["met seed"] = 1 / row["ours/seed"] >= row["target seed/ours"]
         row["runs"] = [r.get("ours/torch") for r in same]
