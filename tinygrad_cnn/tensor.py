@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from operator import attrgetter
-from typing import Any, ClassVar, Sequence, Union
+from typing import Any, Callable, ClassVar, Sequence, Union
 
 import numpy as np
 
@@ -247,12 +247,11 @@ class Function:
     __slots__ = ("parents", "_out")
     name: ClassVar[str] = "function"
     parents: tuple[Tensor, ...]
-
-    def forward(self, *inputs: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def backward(self, grad: Any) -> tuple[Any, ...]:
-        raise NotImplementedError
+    _out: weakref.ref[Tensor]
+    # Each op defines `forward(self, x, ...) -> ndarray`, one array per input, and
+    # `backward(self, g) -> tuple`, one gradient (or None) per input.
+    forward: Callable[..., np.ndarray]
+    backward: Callable[..., tuple[Any, ...]]
 
     def inputs(self) -> tuple[Any, ...]:
         """The inputs as backward's formulas use them: arrays, or the parent Tensors

@@ -172,7 +172,7 @@ class Correlate2d(Function):
         g4 = _to4d(np.asarray(g)).astype(self.kmat.dtype, copy=False)
         ho, wo = g4.shape[-2:]
         hp, wp = ho + kh - 1, wo + kw - 1  # the (padded) input the windows were cut from
-        cols, kmat, layout = self.cols, self.kmat, self.layout
+        cols, layout = self.cols, self.layout
         # dY in the layout of the columns; a no-op when dY already has that memory order.
         if layout == "sample":
             gmat = np.ascontiguousarray(g4).reshape(n, o, ho * wo)
