@@ -177,6 +177,24 @@ def save_graph_svg(loss: tc.Tensor, path: str) -> str | None:
 # ----- this example -----------------------------------------------------------------------
 
 
+def write_outputs(out: str, stem: str, model: nn.Module, losses: list[float], steps_per_epoch: int,
+                  title: str, sample_loss: tc.Tensor) -> None:
+    """The loss curve (PNG), the graph of one sample's loss with its gradients (SVG) and
+    the trained weights (.npz), into `out` as `<stem>_loss.png`, `_graph.svg`, `.npz`."""
+    os.makedirs(out, exist_ok=True)
+    written = [save_loss_plot(losses, steps_per_epoch, os.path.join(out, f"{stem}_loss.png"), title)]
+    sample_loss.name = "E"
+    sample_loss.backward()
+    written.append(save_graph_svg(sample_loss, os.path.join(out, f"{stem}_graph.svg")))
+    model.zero_grad()
+    weights = os.path.join(out, f"{stem}.npz")
+    tc.save(model.state_dict(), weights)
+    written.append(weights)
+    for path in written:
+        if path:
+            print(f"wrote {path}")
+
+
 def parse_args(argv: list[str] | None, doc: str, epochs: int, mnist_epochs: int) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--out", default="out", help="folder for the plot, graph and weights (default: out/)")
@@ -209,23 +227,11 @@ def main(argv: list[str] | None = None) -> float:
     losses = train(model, optimizer, one_hot_bce, X_train, y_train, args.epochs, batch_size)
     accuracy = float((predict(model, X_test) == y_test).mean())
 
-    os.makedirs(args.out, exist_ok=True)
     stem = "mnist_0v1" if args.mnist else "digits_0v1"
-    written = [save_loss_plot(losses, -(-len(X_train) // batch_size), os.path.join(args.out, f"{stem}_loss.png"),
-                              f"seed network, 0 vs 1 ({source})")]
     # The drawing: one test image through the trained network, with its gradients.
-    x, label = X_test[:1], y_test[:1]
-    sample_loss = one_hot_bce(model(tc.Tensor(x, name="X")), label)
-    sample_loss.name = "E"
-    sample_loss.backward()
-    written.append(save_graph_svg(sample_loss, os.path.join(args.out, f"{stem}_graph.svg")))
-    model.zero_grad()
-    weights = os.path.join(args.out, f"{stem}.npz")
-    tc.save(model.state_dict(), weights)
-    written.append(weights)
-    for path in written:
-        if path:
-            print(f"wrote {path}")
+    sample_loss = one_hot_bce(model(tc.Tensor(X_test[:1], name="X")), y_test[:1])
+    write_outputs(args.out, stem, model, losses, -(-len(X_train) // batch_size),
+                  f"seed network, 0 vs 1 ({source})", sample_loss)
     print(f"final training loss {np.mean(losses[-len(X_train):]):.5f}, wall time {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {accuracy:.4f}")
     return accuracy

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # for the shared
 
 import tinygrad_cnn as tc  # noqa: E402
 from tinygrad_cnn import nn  # noqa: E402
-from train_digits import SEED, name_parameters, parse_args, predict, progress, save_graph_svg, save_loss_plot  # noqa: E402
+from train_digits import SEED, name_parameters, parse_args, predict, progress, write_outputs  # noqa: E402
 
 BORDER = 2  # zero pixels added around each 8×8 digit
 BATCH_SIZE = 32
@@ -104,22 +104,11 @@ def main(argv: list[str] | None = None) -> float:
     losses = train(model, X_train, y_train, args.epochs)
     accuracy = float((predict(model, X_test) == y_test).mean())
 
-    os.makedirs(args.out, exist_ok=True)
     stem = "mnist_10class" if args.mnist else "digits_10class"
     steps_per_epoch = -(-len(X_train) // BATCH_SIZE)
-    written = [save_loss_plot(losses, steps_per_epoch, os.path.join(args.out, f"{stem}_loss.png"),
-                              f"conv–relu–conv–relu–linear, 10 digits ({source})")]
     sample_loss = tc.cross_entropy(model(tc.Tensor(X_test[:1], name="X")), y_test[:1])
-    sample_loss.name = "E"
-    sample_loss.backward()
-    written.append(save_graph_svg(sample_loss, os.path.join(args.out, f"{stem}_graph.svg")))
-    model.zero_grad()
-    weights = os.path.join(args.out, f"{stem}.npz")
-    tc.save(model.state_dict(), weights)
-    written.append(weights)
-    for path in written:
-        if path:
-            print(f"wrote {path}")
+    write_outputs(args.out, stem, model, losses, steps_per_epoch,
+                  f"conv–relu–conv–relu–linear, 10 digits ({source})", sample_loss)
     per_class = [float((predict(model, X_test[y_test == c]) == c).mean()) for c in range(10)]
     print("per-digit test accuracy: " + " ".join(f"{c}:{a:.3f}" for c, a in enumerate(per_class)))
     print(f"final epoch mean loss {np.mean(losses[-steps_per_epoch:]):.5f}, wall time {time.perf_counter() - start:.1f} s")
