@@ -186,3 +186,70 @@ def test_grad_function_leaves_grad_alone():
     (g2,) = tc.grad(y, x, create_graph=True)
     (h,) = tc.grad(g2.sum(), x)
     np.testing.assert_allclose(h.data, 6 * x.data)
+
+
+def test_intermediate_grads_are_read_only_and_leaf_grads_are_own_arrays():
+    p = Tensor(np.ones((2, 3)), requires_grad=True)
+    a, b = p * 1, p * 2
+    c = a + b  # an add hands the same dE/dZ to both inputs
+    c.backward(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="read-only"):
+        a.grad[0, 0] = 99
+    p.grad[0, 0] = 99  # a leaf's gradient is its own
+    np.testing.assert_array_equal(b.grad, np.ones((2, 3)))
+
+
+def test_tensor_seed_takes_the_output_dtype():
+    x = Tensor(np.ones(3, np.float32), requires_grad=True)
+    (x * 2).backward(Tensor(np.ones(3)))
+    assert x.grad.dtype == np.float32
+
+
+def test_no_grad_nests_reenters_and_decorates():
+    ng = tc.no_grad()
+    with ng:
+        with ng:
+            pass
+        assert not tc.is_grad_enabled()
+    assert tc.is_grad_enabled()
+
+    @tc.no_grad()
+    def f(x):
+        return x * 2
+
+    assert not f(Tensor([1.0], requires_grad=True)).requires_grad and tc.is_grad_enabled()
+
+
+def test_numpy_numbers_and_zero_dim_arrays_keep_float32():
+    x = Tensor(np.ones((2, 3), np.float32))
+    for y in (x.sum() / np.prod(x.shape), x * np.int64(3), x + np.float16(1), x + np.array(1.0), tc.add(1.0, x)):
+        assert y.dtype == np.float32
+
+
+def test_backward_must_return_one_gradient_per_input():
+    from tinygrad_cnn.tensor import Function
+
+    class Broken(Function):
+        """Z = X + Y
+        dE/dX = dE/dZ
+        dE/dY = dE/dZ
+        """
+
+        name = "broken"
+
+        def forward(self, x, y):
+            return x + y
+
+        def backward(self, g):
+            return (g,)
+
+    a, b = Tensor([1.0], requires_grad=True), Tensor([2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="broken.*1 gradients for 2 inputs"):
+        Broken.apply(a, b).sum().backward()
+
+
+def test_pow_zero_has_zero_gradient_at_zero():
+    x = Tensor([0.0, 2.0], requires_grad=True)
+    with np.errstate(all="raise"):
+        (x**0).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])

@@ -48,3 +48,23 @@ def test_nothing_is_silently_broadcast_in_conv():
     """A (C, H, W) input with a 2-D kernel is ambiguous: rejected, not broadcast."""
     with pytest.raises(ValueError, match=r"\(3, 5, 5\).*\(2, 2\)"):
         tc.correlate2d(np.ones((3, 5, 5)), np.ones((2, 2)))
+
+
+@pytest.mark.parametrize(
+    "call, error, pattern",
+    [
+        (lambda: Tensor(np.ones((2, 3))).transpose(0, 5), ValueError, r"transpose.*\(2, 3\)"),
+        (lambda: Tensor(np.ones((2, 3))).transpose(0, -3), ValueError, r"transpose.*\(2, 3\)"),
+        (lambda: Tensor(np.ones((2, 3))).reshape(2.5, 3), TypeError, r"ints"),
+        (lambda: Tensor(np.ones((2, 3))).sum(axis=(0, 0)), ValueError, r"sum.*repeats"),
+        (lambda: Tensor(1.0).sum(axis=0), ValueError, r"sum: axis 0"),
+        (lambda: Tensor(np.ones(2)).sum(axis=1.0), TypeError, r"sum: axis"),
+        (lambda: (Tensor(np.ones(2), requires_grad=True) * 2).backward("abc"), TypeError, r"backward.*\(2,\)"),
+        (lambda: tc.bce(Tensor([0.5]), "a"), TypeError, r"binary_cross_entropy"),
+        (lambda: Tensor(None), TypeError, r"None"),
+        (lambda: tc.grad(Tensor([1.0]) * 2, Tensor([1.0], requires_grad=True)), ValueError, r"grad:"),
+    ],
+)
+def test_more_bad_inputs(call, error, pattern):
+    with pytest.raises(error, match=pattern):
+        call()

@@ -74,3 +74,26 @@ def test_gradcheck_skips_inputs_without_requires_grad_and_needs_one():
     assert tc.gradcheck(lambda x, c: x * c, [x, c])
     with pytest.raises(ValueError, match="requires_grad"):
         tc.gradcheck(lambda c: c * 2, [c])
+
+
+def test_gradcheck_fails_where_the_numerical_side_is_not_finite():
+    """x − ε < 0 makes log's finite difference NaN: incomparable, so not a pass."""
+    z = Tensor(np.array([1e-8, 1.0]), requires_grad=True, name="z")
+    with pytest.raises(tc.GradcheckError, match="'z'.*\\(0,\\)"):
+        tc.gradcheck(lambda a: a.log(), [z])
+    assert tc.gradcheck(lambda a: a.log(), [Tensor(np.array([0.5, 1.0]), requires_grad=True)])
+
+
+def test_gradcheck_restores_the_input_when_fn_raises():
+    calls = [0]
+
+    def f(p):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise RuntimeError("boom")
+        return p * 2
+
+    t = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError):
+        tc.gradcheck(f, [t])
+    np.testing.assert_array_equal(t.data, [1.0, 2.0])

@@ -48,10 +48,17 @@ def _seed_grad(t: Tensor, grad: object, who: str) -> Tensor:
                 f"(it defaults to ones only for a tensor of size 1)"
             )
         return Tensor._make(np.ones_like(t.data))
-    g = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=t.dtype)
+    if isinstance(grad, Tensor):
+        if grad.shape != t.shape:
+            raise ValueError(f"{who}: grad of shape {grad.shape} does not match the output's shape {t.shape}")
+        return grad if grad.dtype == t.dtype else grad._cast(t.dtype)
+    try:
+        g = np.asarray(grad, dtype=t.dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who}: grad must be an array of numbers of shape {t.shape}, got {type(grad).__name__}") from None
     if g.shape != t.shape:
         raise ValueError(f"{who}: grad of shape {g.shape} does not match the output's shape {t.shape}")
-    return grad if isinstance(grad, Tensor) else Tensor._make(g.astype(t.dtype, copy=False))
+    return Tensor._make(g)
 
 
 def _run(
@@ -66,7 +73,8 @@ def _run(
     """
     for r in roots:
         if not r.requires_grad:
-            raise ValueError("backward: the output does not require grad (no input requires grad, or it was made under no_grad)")
+            raise ValueError(f"{'backward' if keep is None else 'grad'}: the output of shape {r.shape} does not "
+                             "require grad (no input requires grad, or it was made under no_grad)")
     grads: dict[int, Any] = {}
     for r, s in zip(roots, seeds):
         # a plain pass must not alias the caller's array into a .grad (see the sweep)
@@ -100,14 +108,20 @@ def _run(
                     node.grad = np.asarray(node.grad + data)
                 elif node._ctx is None:
                     node.grad = np.array(data)  # a leaf's own array: optimizers update it in place
-                else:  # nothing writes into an intermediate's gradient, so it may share the array
+                else:
+                    # An intermediate's gradient may share memory with others of this pass
+                    # (an add hands the same dE/dZ to both inputs): read-only, not copied.
                     node.grad = np.asarray(data)
+                    node.grad.flags.writeable = False
             elif id(node) in keep:
                 kept[id(node)] = g
             fn = node._ctx
             if fn is None or (reach is not None and not any(id(p) in reach for p in fn.parents)):
                 continue
-            for p, pg in zip(fn.parents, fn.backward(g)):
+            in_grads = fn.backward(g)
+            if len(in_grads) != len(fn.parents):
+                raise TypeError(f"{fn.name}: backward returned {len(in_grads)} gradients for {len(fn.parents)} inputs")
+            for p, pg in zip(fn.parents, in_grads):
                 if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
                     continue
                 if pg.shape != p.shape:

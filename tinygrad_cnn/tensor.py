@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
+from contextlib import ContextDecorator
 from operator import attrgetter
 from typing import Any, Callable, ClassVar, Sequence, Union
 
@@ -19,16 +20,19 @@ ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence]
 _grad_enabled = True
 
 
-class no_grad:
-    """Context manager: no graph is recorded inside; results don't require grad."""
+class no_grad(ContextDecorator):
+    """Context manager (or decorator): no graph is recorded inside; results don't
+    require grad. Blocks nest, and one object may be re-entered."""
+
+    def __init__(self) -> None:
+        self._saved: list[bool] = []  # one entry per active `with`
 
     def __enter__(self) -> None:
-        global _grad_enabled
-        self._prev = _grad_enabled
-        _grad_enabled = False
+        self._saved.append(_grad_enabled)
+        set_grad_enabled(False)
 
     def __exit__(self, *exc: object) -> None:
-        set_grad_enabled(self._prev)
+        set_grad_enabled(self._saved.pop())
 
 
 def set_grad_enabled(mode: bool) -> None:
@@ -48,6 +52,8 @@ def _as_array(data: Any) -> np.ndarray:
         return np.asarray(data)  # a numpy scalar (e.g. a float32 array's .sum()) is 0-d data too
     if isinstance(data, Tensor):
         raise TypeError("Tensor(data): data is already a Tensor; use .detach() or .data")
+    if data is None:
+        raise TypeError("Tensor(data): data is None; give a number, a nested list or an ndarray")
     try:
         return np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -55,7 +61,13 @@ def _as_array(data: Any) -> np.ndarray:
 
 
 class Tensor:
-    """An n-dimensional array that records the op which produced it."""
+    """An n-dimensional array that records the op which produced it.
+
+    `.grad` is None until a backward pass reaches the tensor, then an ndarray of its
+    shape and dtype; passes add into it. A leaf's `.grad` is its own writable array. An
+    intermediate tensor's `.grad` is read-only: it may share memory with other
+    gradients of the same pass (copy it to change it).
+    """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "__weakref__")
     __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
@@ -136,8 +148,14 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         kind = type(other)
-        if kind is float or kind is int or (isinstance(other, (int, float)) and kind is not bool):
-            # a Python number takes this tensor's dtype, so float32 stays float32
+        if (
+            kind is float
+            or kind is int
+            or (isinstance(other, (int, float, np.number)) and kind is not bool)
+            or (kind is np.ndarray and other.ndim == 0 and other.dtype.kind in "iuf")
+        ):
+            # A number (Python or numpy, or a 0-d array) takes this tensor's dtype, as in
+            # PyTorch, so float32 stays float32.
             return Tensor._make(np.asarray(other, dtype=self.data.dtype))
         if isinstance(other, np.ndarray) or isinstance(other, (list, tuple, np.generic)):
             return Tensor(other)

@@ -141,6 +141,8 @@ class Pow(Function):
         return x**self.c
 
     def backward(self, g: Grad) -> tuple[Grad]:
+        if self.c == 0:  # X⁰ = 1 everywhere, even at X = 0 where X^(−1) would be inf
+            return (g * 0,)
         (x,) = self.inputs()
         return (g * self.c * x ** (self.c - 1),)
 
@@ -262,7 +264,8 @@ def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tenso
 
 # The module-level spellings of the ops (tc.add, tc.exp, ...).
 def add(a: ArrayLike, b: ArrayLike) -> Tensor:
-    return tensor(a) + b
+    """`a + b`; a number on either side takes the other side's dtype, as with `+`."""
+    return b.__radd__(a) if isinstance(b, Tensor) and not isinstance(a, Tensor) else tensor(a) + b
 
 
 def exp(x: ArrayLike) -> Tensor:

@@ -46,7 +46,14 @@ class BinaryCrossEntropy(Function):
 def binary_cross_entropy(pred: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
     """The seed's loss for probabilities `pred` in [0, 1] against `target` (same shape)."""
     p = tensor(pred)
-    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target, dtype=p.dtype))
+    if isinstance(target, Tensor):
+        # a constant target takes the prediction's dtype, so a float32 model stays float32
+        t = target if target.requires_grad or target.dtype == p.dtype else Tensor(target.data.astype(p.dtype))
+    else:
+        try:
+            t = Tensor(np.asarray(target, dtype=p.dtype))
+        except (TypeError, ValueError):
+            raise TypeError(f"binary_cross_entropy: target must be numbers, got {type(target).__name__}") from None
     if reduction not in REDUCTIONS:
         raise ValueError(f"binary_cross_entropy: unknown reduction {reduction!r}; use 'mean', 'sum' or 'none'")
     if p.shape != t.shape:

@@ -15,13 +15,19 @@ Axes = int | tuple[int, ...] | None
 
 
 def _normalize_axes(op: str, axis: Axes, ndim: int) -> tuple[int, ...]:
+    """Axes as sorted non-negative ints; out-of-range, repeated or non-integer axes are errors."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted({int(a) % max(ndim, 1) for a in axes}))
+    normalized = [int(a) % ndim for a in axes]
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"{op}: axis {tuple(axes)} repeats an axis")
+    return tuple(sorted(normalized))
 
 
 class Sum(Function):
@@ -99,6 +105,8 @@ def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
     """Accept both reshape(2, 3) and reshape((2, 3)), as numpy and PyTorch do."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
+    if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+        raise TypeError(f"sizes and axes must be ints, got {args}")
     return tuple(int(a) for a in args)
 
 
@@ -124,7 +132,8 @@ class Transpose(Function):
 
 def transpose(x: Tensor, *axes: Any) -> Tensor:
     perm = _shape_args(axes) if axes else tuple(reversed(range(x.ndim)))
-    if sorted(a % max(x.ndim, 1) for a in perm) != list(range(x.ndim)) or len(perm) != x.ndim:
+    in_range = all(-x.ndim <= a < x.ndim for a in perm)
+    if not in_range or len(perm) != x.ndim or sorted(a % x.ndim for a in perm) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {perm} are not a permutation for a tensor of shape {x.shape}")
     perm = tuple(a % x.ndim for a in perm)
     return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)
