@@ -68,3 +68,26 @@ def test_nothing_is_silently_broadcast_in_conv():
 def test_more_bad_inputs(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_layer_data_and_checkpoint_inputs(tmp_path):
+    with pytest.raises(ValueError, match=r"Flatten.*\(\)"):
+        tc.nn.Flatten()(Tensor(1.0))
+    assert isinstance(tc.nn.Flatten()(np.ones((2, 3, 4))), Tensor)
+    assert tc.nn.Conv2d(1, 2, np.int64(3)).weight.shape == (2, 1, 3, 3)
+    xb, yb = next(tc.data.batches([1, 2, 3], [4, 5, 6], 2, shuffle=False))
+    np.testing.assert_array_equal(xb, [1, 2])
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        tc.data.batches(np.ones(3), np.ones(2), 2)  # checked when called, not at the first next()
+    with pytest.raises(TypeError, match="cross_entropy.*integers"):
+        tc.cross_entropy(np.ones((2, 3)), ["a", "b"])
+    missing = tmp_path / "no" / "such" / "x.npz"
+    with pytest.raises(FileNotFoundError, match="x.npz"):
+        tc.save({"w": np.ones(2)}, missing)
+
+
+def test_drawing_shows_options_not_internals():
+    y = tc.correlate2d(Tensor(np.ones((1, 1, 4, 4)), requires_grad=True), np.ones((2, 1, 3, 3)))
+    source = tc.draw_graph(y).source
+    assert "mode=&#x27;valid&#x27;" in source or "mode='valid'" in source
+    assert "layout" not in source

@@ -154,10 +154,17 @@ def batches(
     With `shuffle` the order is a permutation drawn from `seed` (an int or a
     `np.random.Generator`), so a fixed seed repeats the same batches.
     """
+    X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
         raise ValueError(f"batches: X of shape {np.shape(X)} and y of shape {np.shape(y)} differ in length")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batches: batch_size must be a positive integer, got {batch_size!r}")
+    return _batches(X, y, batch_size, shuffle, seed)
+
+
+def _batches(
+    X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int | np.random.Generator | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     n = len(X)
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):

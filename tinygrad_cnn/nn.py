@@ -152,7 +152,7 @@ class Conv2d(Module):
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)
         bound = 1 / math.sqrt(in_channels * kh * kw)
         self.weight = Tensor(_uniform((out_channels, in_channels, kh, kw), bound, rng, dtype), True, "weight")
@@ -230,6 +230,9 @@ class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1·d2·...): every axis but the batch's."""
 
     def forward(self, x: Tensor) -> Tensor:
+        x = tensor(x)
+        if x.ndim < 1:
+            raise ValueError(f"Flatten: expected a batch (N, ...), got a tensor of shape {x.shape}")
         # the size spelled out, not -1: numpy cannot infer -1 for an empty batch
         return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
 

@@ -37,6 +37,8 @@ def save(state_dict: Mapping[str, Any], path: PathLike) -> None:
     arrays = _as_arrays(state_dict)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: the folder of {path!r} does not exist")
     fd, tmp = _create_temp(directory, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:

@@ -131,7 +131,7 @@ class Correlate2d(Function):
             x4 = xp
         n, _, hp, wp = x4.shape
         ho, wo = hp - kh + 1, wp - kw + 1
-        self.layout = layout = _layout(n, c * kh * kw, ho * wo)
+        self._cols_layout = layout = _layout(n, c * kh * kw, ho * wo)
         self.kmat = kmat = k4.reshape(o, c * kh * kw)
         # im2col: the kh·kw shifted windows of X, copied once into the layout's matrix.
         if layout == "sample":  # (N, C·kh·kw, Ho·Wo): one GEMM per sample, Y comes out NCHW
@@ -172,7 +172,7 @@ class Correlate2d(Function):
         g4 = _to4d(np.asarray(g)).astype(self.kmat.dtype, copy=False)
         ho, wo = g4.shape[-2:]
         hp, wp = ho + kh - 1, wo + kw - 1  # the (padded) input the windows were cut from
-        cols, layout = self.cols, self.layout
+        cols, layout = self.cols, self._cols_layout
         # dY in the layout of the columns; a no-op when dY already has that memory order.
         if layout == "sample":
             gmat = np.ascontiguousarray(g4).reshape(n, o, ho * wo)
@@ -198,14 +198,14 @@ class Correlate2d(Function):
     def _col2im(self, gmat: np.ndarray, n: int, c: int, hp: int, wp: int, kh: int, kw: int, ho: int, wo: int) -> np.ndarray:
         """dX (N, C, Hp, Wp): every column of Kᵀ dY added back onto the window it came from."""
         kt = self.kmat.T
-        if self.layout == "sample":
+        if self._cols_layout == "sample":
             dcols = (kt @ gmat).reshape(n, c, kh, kw, ho, wo)
             dx = np.zeros((n, c, hp, wp), dcols.dtype)
             for u in range(kh):
                 for v in range(kw):
                     dx[:, :, u : u + ho, v : v + wo] += dcols[:, :, u, v]
             return dx
-        if self.layout == "batch_last":
+        if self._cols_layout == "batch_last":
             dcols = (kt @ gmat).reshape(c, kh, kw, ho, wo, n)
             dxt = np.zeros((c, hp, wp, n), dcols.dtype)
             for u in range(kh):

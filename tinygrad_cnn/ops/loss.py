@@ -119,6 +119,8 @@ def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Tensor:
     """Mean of −log softmax(logits)[n, labels[n]] over the batch; logits (N, C), labels (N,) ints."""
     z = tensor(logits)
     y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"cross_entropy: labels must be class indices (integers), got dtype {y.dtype}")
     if z.ndim != 2 or y.shape != z.shape[:1]:
         raise ValueError(f"cross_entropy: expected logits (N, C) and labels (N,), got {z.shape} and {y.shape}")
     if y.size and (not np.issubdtype(y.dtype, np.integer) and not np.all(y == np.round(y))):
