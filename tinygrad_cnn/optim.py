@@ -55,7 +55,7 @@ class SGD(Optimizer):
             if self.momentum:
                 v = self.velocity[i]
                 if v is None:
-                    v = self.velocity[i] = g.copy()
+                    v = self.velocity[i] = g.astype(p.dtype)  # a copy, in the parameter's dtype
                 else:
                     v *= self.momentum
                     v += g

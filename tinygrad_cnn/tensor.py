@@ -63,6 +63,9 @@ def _as_array(data: Any) -> np.ndarray:
 class Tensor:
     """An n-dimensional array that records the op which produced it.
 
+    A float32/float64 ndarray given as data is used as it is, not copied (as
+    `torch.from_numpy`), so an optimizer step on the tensor changes that array.
+
     `.grad` is None until a backward pass reaches the tensor, then an ndarray of its
     shape and dtype; passes add into it. A leaf's `.grad` is its own writable array. An
     intermediate tensor's `.grad` is read-only: it may share memory with other
