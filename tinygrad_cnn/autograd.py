@@ -104,30 +104,36 @@ def _run(
                 continue
             if keep is None:
                 data = g.data if create_graph else g
+                if type(data) is not np.ndarray:  # numpy returns 0-d results as scalars
+                    data = np.asarray(data)
                 if node.grad is not None:
                     node.grad = np.asarray(node.grad + data)
                 elif node._ctx is None:
-                    node.grad = np.array(data)  # a leaf's own array: optimizers update it in place
+                    node.grad = data.copy()  # a leaf's own array: optimizers update it in place
                 else:
                     # An intermediate's gradient may share memory with others of this pass
                     # (an add hands the same dE/dZ to both inputs): read-only, not copied.
-                    node.grad = np.asarray(data)
-                    node.grad.flags.writeable = False
+                    data.flags.writeable = False
+                    node.grad = data
             elif id(node) in keep:
                 kept[id(node)] = g
             fn = node._ctx
-            if fn is None or (reach is not None and not any(id(p) in reach for p in fn.parents)):
+            if fn is None:
+                continue
+            parents = fn.parents
+            if reach is not None and not any(id(p) in reach for p in parents):
                 continue
             in_grads = fn.backward(g)
-            if len(in_grads) != len(fn.parents):
-                raise TypeError(f"{fn.name}: backward returned {len(in_grads)} gradients for {len(fn.parents)} inputs")
-            for p, pg in zip(fn.parents, in_grads):
+            if len(in_grads) != len(parents):
+                raise TypeError(f"{fn.name}: backward returned {len(in_grads)} gradients for {len(parents)} inputs")
+            for p, pg in zip(parents, in_grads):
                 if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
                     continue
-                if pg.shape != p.shape:
-                    raise RuntimeError(f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {p.shape}")
-                if pg.dtype != p.dtype:
-                    pg = formula.cast(pg, p.dtype)
+                pd = p.data
+                if pg.shape != pd.shape:
+                    raise RuntimeError(f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {pd.shape}")
+                if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
+                    pg = formula.cast(pg, pd.dtype)
                 if hook is not None:
                     hook(fn, pg if create_graph else Tensor._make(np.asarray(pg)), "backward")
                 k = id(p)

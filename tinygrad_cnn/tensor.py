@@ -277,7 +277,12 @@ class Function:
     def inputs(self) -> tuple[Any, ...]:
         """The inputs as backward's formulas use them: arrays, or the parent Tensors
         while the backward is being recorded."""
-        return self.parents if _grad_enabled else tuple([p.data for p in self.parents])
+        ps = self.parents
+        if _grad_enabled:
+            return ps
+        if len(ps) == 2:  # most ops: spelled out, no list (this runs once per op per backward)
+            return ps[0].data, ps[1].data
+        return tuple([p.data for p in ps])
 
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
