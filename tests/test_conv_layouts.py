@@ -40,6 +40,8 @@ SHAPES = [
     ((2, 3, 5, 5), (2, 3, 3, 3), "full"),
     ((2, 6, 6), (3, 2, 2, 2), "valid"),  # (C, H, W)
     ((6, 5), (3, 2), "full"),  # (H, W)
+    ((2, 3, 12, 11), (4, 3, 2, 2), "valid"),  # large enough for channel_major's full-width col2im
+    ((2, 2, 11, 12), (3, 2, 2, 3), "full"),  # the same, convolution/full with a padded input
 ]
 
 
@@ -70,6 +72,17 @@ def test_float32_and_broadcast_upstream_gradient(monkeypatch, layout):
     assert K.grad.dtype == np.float32 and X.grad.dtype == np.float32
     np.testing.assert_allclose(K.grad, rdk, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(X.grad, rdx, rtol=1e-5, atol=1e-4)
+
+
+def test_full_width_col2im_is_used_for_large_images(monkeypatch):
+    calls = []
+    original = conv.Correlate2d._col2im_full_width
+    monkeypatch.setattr(conv.Correlate2d, "_col2im_full_width",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    monkeypatch.setattr(conv, "_layout", lambda *sizes: "channel_major")
+    X = Tensor(rng.standard_normal((2, 3, 12, 11)), requires_grad=True)
+    tc.correlate2d(X, rng.standard_normal((4, 3, 2, 2))).sum().backward()
+    assert calls  # and test_every_layout_gives_the_seed_values checks its values
 
 
 def test_layout_is_chosen_by_size():
