@@ -25,7 +25,11 @@ def seed_example() -> tc.Tensor:
     X = tc.Tensor([[1, 6, 2], [5, 3, 1], [7, 0, 4]], requires_grad=True, name="X")
     K = tc.Tensor([[1, 2], [-1, 0]], requires_grad=True, name="K")
     T = tc.Tensor([[1, 0], [0, 1]], name="T")
-    Y = tc.correlate2d(X, K)
+    return sigmoid_bce(tc.correlate2d(X, K), T)
+
+
+def sigmoid_bce(Y: tc.Tensor, T: tc.Tensor) -> tc.Tensor:
+    """E = BCE(σ(Y), T) with the seed's names on every tensor, after backward."""
     Y.name = "Y"
     P = tc.sigmoid(Y)
     P.name = "P"
@@ -56,14 +60,7 @@ def conv_layer_example() -> tc.Tensor:
     )
     B = tc.Tensor([[[-8, -7], [-5, -6]], [[1, 0], [-1, 2]]], requires_grad=True, name="B")
     T = tc.Tensor([[[1, 0], [0, 1]], [[0, 1], [1, 0]]], name="T")
-    Y = B + tc.correlate2d(X, K)
-    Y.name = "Y"
-    P = tc.sigmoid(Y)
-    P.name = "P"
-    E = tc.binary_cross_entropy(P, T)
-    E.name = "E"
-    E.backward()
-    return E
+    return sigmoid_bce(B + tc.correlate2d(X, K), T)
 
 
 def main() -> None:
