@@ -276,3 +276,12 @@ def test_flatten_and_reshape_layers_take_an_empty_batch():
     assert nn.Flatten()(x).shape == (0, 24)
     assert nn.Reshape(-1, 4)(x).shape == (0, 6, 4)
     assert nn.Reshape(4, 6)(x).shape == (0, 4, 6)
+
+
+def test_log_at_zero_is_silent_in_forward_and_backward():
+    x = tc.Tensor([0.0, 1.0], requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = x.log()
+        y.backward(np.array([1.0, 1.0]))
+    assert y.data[0] == -np.inf and x.grad[0] == np.inf and x.grad[1] == 1.0

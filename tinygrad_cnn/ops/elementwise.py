@@ -180,7 +180,8 @@ class Log(Function):
 
     def backward(self, g: Grad) -> tuple[Grad]:
         (x,) = self.inputs()
-        return (g / x,)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 1/0 = inf, as the forward's log 0 = −inf
+            return (g / x,)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
