@@ -226,8 +226,10 @@ def _n_inputs(cls: type) -> int | None:
 def derivatives_rows() -> list[tuple[str, str, str, list[str]]]:
     """(module, op name, forward, [gradient per input]) read from each op's docstring."""
     rows = []
-    for module, cls in op_classes():
-        lines = cls.formulas()
+    for module, cls, variant in (
+        (m, c, v) for m, c in op_classes() for v in [None, *c.variants]
+    ):
+        lines = cls.formulas(variant)
         if not lines:
             log.warning("derivatives table: op class %s has no docstring formulas", cls.__qualname__)
             continue
@@ -241,7 +243,8 @@ def derivatives_rows() -> list[tuple[str, str, str, list[str]]]:
         for g in grads:
             if not g.startswith("dE/d"):
                 log.warning("derivatives table: %s: gradient line %r does not start with 'dE/d'", cls.__qualname__, g)
-        rows.append((module, cls.name, forward, grads))
+        name = cls.name if variant is None else f"{cls.name} ({variant[0]}={variant[1]!r})"
+        rows.append((module, name, forward, grads))
     return rows
 
 

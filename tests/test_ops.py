@@ -176,8 +176,25 @@ def test_float32_stays_float32(case: Case):
 def test_every_op_states_its_formulas():
     """Forward formula first, then one gradient per input: the docs and drawings use them."""
     for case in CASES:
-        lines = case.op.formulas()
-        assert len(lines) >= 2 and all(line.startswith("dE/d") for line in lines[1:]), case.op
+        for variant in [None, *case.op.variants]:
+            lines = case.op.formulas(variant)
+            assert len(lines) >= 2 and all(line.startswith("dE/d") for line in lines[1:]), (case.op, variant)
+
+
+@pytest.mark.parametrize("op, flip", [(tc.correlate2d, False), (tc.convolve2d, True)])
+def test_full_mode_formulas_are_what_the_recorded_backward_does(op, flip):
+    """The variant text for mode='full' names the ops its recorded backward runs."""
+    x = Tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    k = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    y = op(x, k, "full")
+    lines = y._ctx.applied_formulas()
+    assert "full" in lines[0]
+    dx, dk = tc.grad(y, [x, k], rng.standard_normal(y.shape), create_graph=True)
+    # correlate full: dX = dY *valid K, dK = rot180(dY ⋆ X); convolve full: dX = dY ⋆ K, dK = dY ⋆ X
+    assert (dx.op, dx._ctx.mode) == (("correlate2d" if flip else "convolve2d"), "valid")
+    assert ("*valid" in lines[1]) != flip and ("⋆ K_ij" in lines[1]) == flip
+    assert dk.op == ("correlate2d" if flip else "flip")
+    assert lines[2].startswith("dE/dK_ij = rot180(") != flip
 
 
 def test_conv_backward_is_the_seed_formulas():

@@ -254,3 +254,13 @@ def test_missing_dot_says_how_to_install_it(tmp_path, monkeypatch):
         assert "brew install graphviz" in str(info.value) and "conda" in str(info.value)
     assert "<B>Y</B>" in graph.source  # DOT text needs no dot
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_op_nodes_show_the_formulas_their_options_select():
+    x = tc.Tensor(np.ones((3, 3)), requires_grad=True)
+    y = tc.correlate2d(x, np.ones((2, 2)), mode="full")
+    loss = tc.binary_cross_entropy(y.sigmoid(), np.ones(y.shape), reduction="sum")
+    source = tc.draw_graph(loss).source
+    assert "⋆full K_ij" in source and "*valid K_ij" in source  # full mode's formulas
+    assert "*full K_ij" not in source  # not the valid-mode line
+    assert "E = −Σ [T·log P" in source and "(1/n)" not in source  # reduction='sum'

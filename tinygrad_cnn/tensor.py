@@ -267,6 +267,9 @@ class Function:
 
     __slots__ = ("parents", "_out")
     name: ClassVar[str] = "function"
+    # Formulas that replace the docstring's when an option has a given value, in the
+    # docstring's format: {("mode", "full"): """Y = ... / dE/dX = ..."""}.
+    variants: ClassVar[dict[tuple[str, Any], str]] = {}
     parents: tuple[Tensor, ...]
     _out: weakref.ref[Tensor]
     # Each op defines `forward(self, x, ...) -> ndarray`, one array per input, and
@@ -323,10 +326,18 @@ class Function:
         return out if _grad_enabled else out.data
 
     @classmethod
-    def formulas(cls) -> list[str]:
-        """[forward formula, gradient formula per input] from the class docstring."""
-        doc = inspect.cleandoc(cls.__doc__ or "")
+    def formulas(cls, variant: tuple[str, Any] | None = None) -> list[str]:
+        """[forward formula, gradient formula per input] from the class docstring, or
+        from `variants[variant]` for an option value that changes them."""
+        doc = inspect.cleandoc(cls.__doc__ or "" if variant is None else cls.variants[variant])
         return [line.strip() for line in doc.splitlines() if line.strip()]
+
+    def applied_formulas(self) -> list[str]:
+        """The formulas this op applied: a variant's when one of its options selects one."""
+        for option, value in self.variants:
+            if getattr(self, option, None) == value:
+                return self.formulas((option, value))
+        return self.formulas()
 
 
 _new = object.__new__  # Tensor and Function have no __init__ work to skip

@@ -4,7 +4,8 @@
 `graphviz.Digraph` (Jupyter shows it inline). Tensor nodes show their name, shape,
 dtype and values (the numbers themselves for small tensors, min/mean/max otherwise),
 with the gradient below in red. Op nodes show the op's formulas exactly as its class
-docstring states them (`Function.formulas()`), so the drawing, the code and the docs
+docstring states them (`Function.applied_formulas()`: the docstring, or the variant an
+option such as conv's full mode selects), so the drawing, the code and the docs
 tell the same calculus.
 
 Building the graph needs only the Python package; turning it into SVG/PNG/PDF needs
@@ -230,7 +231,7 @@ def _roles(fn: Function) -> list[str]:
     """Each input's letter in the op's formulas ("X_j", "K_ij"), read from the
     `dE/dX = ...` lines, so the edges name what the formulas call them."""
     roles = []
-    for line in type(fn).formulas()[1:]:
+    for line in fn.applied_formulas()[1:]:
         m = _ROLE.match(line)
         roles.append(m.group(1) if m else "")
     return roles
@@ -254,7 +255,7 @@ def _op_label(fn: Function, show_formulas: bool) -> str:
         title += f' <FONT POINT-SIZE="10">({_esc(opts)})</FONT>'
     rows = [f"<TR><TD>{title}</TD></TR>"]
     if show_formulas:
-        lines = type(fn).formulas()
+        lines = fn.applied_formulas()
         if lines:
             rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="10">{_esc(lines[0])}</FONT></TD></TR>')
         for line in lines[1:]:

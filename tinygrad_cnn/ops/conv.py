@@ -115,6 +115,12 @@ class Correlate2d(Function):
     """
 
     name = "correlate2d"
+    variants = {
+        ("mode", "full"): """Y_i = Σ_j X_j ⋆full K_ij
+        dE/dX_j = Σ_i dE/dY_i *valid K_ij
+        dE/dK_ij = rot180(dE/dY_i ⋆ X_j)
+        """
+    }
     mode: str
     flip = False  # convolution flips the kernel: X * K = X ⋆ rot180(K)
 
@@ -281,6 +287,12 @@ class Convolve2d(Correlate2d):
     """
 
     name = "convolve2d"
+    variants = {
+        ("mode", "full"): """Y_i = Σ_j X_j *full K_ij = Σ_j X_j ⋆full rot180(K_ij)
+        dE/dX_j = Σ_i dE/dY_i ⋆ K_ij
+        dE/dK_ij = dE/dY_i ⋆ X_j
+        """
+    }
     flip = True
 
 

@@ -20,6 +20,16 @@ class BinaryCrossEntropy(Function):
     """
 
     name = "binary_cross_entropy"
+    variants = {
+        ("reduction", "sum"): """E = −Σ [T·log P + (1 − T)·log(1 − P)]
+        dE/dP = (1 − T)/(1 − P) − T/P = (P − T) / (P(1 − P))
+        dE/dT = −(log P − log(1 − P))
+        """,
+        ("reduction", "none"): """E = −[T·log P + (1 − T)·log(1 − P)], elementwise
+        dE/dP = (1 − T)/(1 − P) − T/P = (P − T) / (P(1 − P))
+        dE/dT = −(log P − log(1 − P))
+        """,
+    }
     reduction: str
 
     def forward(self, p: np.ndarray, t: np.ndarray) -> np.ndarray:
