@@ -158,13 +158,9 @@ class Correlate2d(Function):
         else:  # "channel_major", (C·kh·kw, N·Ho·Wo): Y and dX leave in runs of Ho·Wo
             xc = x4.transpose(1, 0, 2, 3)
             cols = np.empty((c, kh, kw, n, ho, wo), dtype)
-            # a few channels at a time, so the kh·kw reads of each come from cache (−30%)
-            step = max(1, (512 << 10) // (n * hp * wp * x4.itemsize))
-            for s in range(0, c, step):
-                src, dst = xc[s : s + step], cols[s : s + step]
-                for u in range(kh):
-                    for v in range(kw):
-                        dst[:, u, v] = src[:, :, u : u + ho, v : v + wo]
+            for u in range(kh):
+                for v in range(kw):
+                    cols[:, u, v] = xc[:, :, u : u + ho, v : v + wo]
             self.cols = cols.reshape(c * kh * kw, n * ho * wo)
             y = (kmat @ self.cols).reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
         return y.reshape(_out_shape(x.shape, k.shape, self.mode))
@@ -207,7 +203,7 @@ class Correlate2d(Function):
     def _col2im_full_width(self, g4: np.ndarray, c: int, hp: int, wp: int, kh: int, kw: int) -> np.ndarray:
         """col2im for large images: dY laid out at the input's full width (zeros past
         column Wo and row Ho), so each window's shift is one offset into a flat row and
-        every add is one contiguous run; a channel at a time, so its row stays in cache.
+        every add moves contiguous runs of N·H·W values.
         The ~(H·W)/(Ho·Wo) − 1 extra columns in Kᵀ dY cost less than strided adds."""
         n, o, ho, wo = g4.shape
         size = n * hp * wp
@@ -216,12 +212,10 @@ class Correlate2d(Function):
         gfull[:, :, :ho, :wo] = g4.transpose(1, 0, 2, 3)
         dcols = (self.kmat.T @ gfull.reshape(o, size)[:, :span]).reshape(c, kh * kw, span)
         dx = np.zeros((c, size), dcols.dtype)
-        for j in range(c):
-            row, src = dx[j], dcols[j]
-            for u in range(kh):
-                for v in range(kw):
-                    shift = u * wp + v
-                    row[shift : shift + span] += src[u * kw + v]
+        for u in range(kh):
+            for v in range(kw):
+                shift = u * wp + v
+                dx[:, shift : shift + span] += dcols[:, u * kw + v]
         return dx.reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
 
     def _col2im(self, gmat: np.ndarray, n: int, c: int, hp: int, wp: int, kh: int, kw: int, ho: int, wo: int) -> np.ndarray:
