@@ -42,7 +42,7 @@ demo: setup
 # Benchmarks against PyTorch CPU and the seed's SciPy loops (docs/performance.md).
 # PyTorch is only the reference here, never a dependency: installed into .venv if missing.
 # A short run: make bench BENCH_ARGS=--quick
-bench: $(STAMP)
+bench: setup
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 

@@ -97,3 +97,9 @@ def test_gradcheck_restores_the_input_when_fn_raises():
     with pytest.raises(RuntimeError):
         tc.gradcheck(f, [t])
     np.testing.assert_array_equal(t.data, [1.0, 2.0])
+
+
+def test_gradcheck_warns_on_float32_inputs():
+    x = Tensor(np.array([0.5, 1.5], np.float32), requires_grad=True)
+    with pytest.warns(UserWarning, match="float32.*float64"):
+        tc.gradcheck(lambda a: a * 2, [x], eps=1e-2, atol=1e-3)

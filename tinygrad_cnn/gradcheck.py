@@ -10,6 +10,7 @@ so the analytic side is the backward of a backward.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -122,6 +123,13 @@ def _compare(
     checked = [i for i, t in enumerate(inputs) if t.requires_grad]
     if not checked:
         raise ValueError(f"{who}: no input has requires_grad=True")
+    for i in checked:
+        if inputs[i].dtype != np.float64:  # as PyTorch: the check is only meaningful in float64
+            warnings.warn(
+                f"{who}: {labels[i]} is {inputs[i].dtype}; finite differences need float64 inputs "
+                "(in float32 rounding swamps the difference and the check is unreliable)",
+                stacklevel=3,
+            )
     analytic = _analytic_jacobian(fn, inputs, checked)
     failures = []
     for a, i in zip(analytic, checked):
