@@ -80,7 +80,7 @@ def _keep_freed_memory() -> bool:
     return bool(ok and mallopt(m_trim_threshold, 1 << 30))
 
 
-MALLOPT_SET = _keep_freed_memory()
+_malloc_tuned: bool | None = None  # set by the first convolution, so importing changes nothing
 
 # Layout of the im2col matrix, by size (measured on 2 cores with OpenBLAS; see
 # docs/performance.md): per-sample GEMMs when the kernel matrix is tiny, batch-last for
@@ -125,6 +125,9 @@ class Correlate2d(Function):
     flip = False  # convolution flips the kernel: X * K = X ⋆ rot180(K)
 
     def forward(self, x: np.ndarray, k: np.ndarray) -> np.ndarray:
+        global _malloc_tuned
+        if _malloc_tuned is None:
+            _malloc_tuned = _keep_freed_memory()
         dtype = np.result_type(x, k)
         x4, k4 = _to4d(x).astype(dtype, copy=False), _to4d(k).astype(dtype, copy=False)
         if self.flip:
