@@ -355,9 +355,25 @@ GENERATED_FILES: dict[str, Callable[[], bytes]] = {
 }
 
 
+def mathjax_files() -> dict[str, bytes]:
+    """MathJax 3 (TeX input, HTML output) and its fonts, from the django-static-mathjax
+    package of the `docs` extra: the site renders its math with no network at all."""
+    from importlib.resources import files as package_files
+
+    es5 = package_files("mathjax") / "static" / "mathjax" / "es5"
+    out = {"javascripts/mathjax/tex-mml-chtml.js": (es5 / "tex-mml-chtml.js").read_bytes()}
+    fonts = es5 / "output" / "chtml" / "fonts" / "woff-v2"
+    for font in fonts.iterdir():
+        if font.name.endswith(".woff"):
+            out[f"javascripts/mathjax/output/chtml/fonts/woff-v2/{font.name}"] = font.read_bytes()
+    return out
+
+
 def on_files(files, config, **kwargs):  # noqa: ANN001, ANN201
     from mkdocs.structure.files import File
 
     for path, make in GENERATED_FILES.items():
         files.append(File.generated(config, path, content=make()))
+    for path, content in mathjax_files().items():
+        files.append(File.generated(config, path, content=content))
     return files

@@ -110,3 +110,10 @@ def test_generated_files_are_real_drawings():
     for path, make in hooks.GENERATED_FILES.items():
         svg = make()
         assert b"<svg" in svg and b"correlate2d" in svg, path
+
+
+def test_mathjax_ships_with_the_site():
+    """Math renders with no network: MathJax and its fonts are copied into the site."""
+    files = hooks.mathjax_files()
+    assert b"MathJax" in files["javascripts/mathjax/tex-mml-chtml.js"]
+    assert any(p.endswith("MathJax_Main-Regular.woff") for p in files)
