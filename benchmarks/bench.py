@@ -185,7 +185,7 @@ def chain_case(dtype: type, args: argparse.Namespace) -> dict[str, Any]:
             np.testing.assert_allclose(ours_v, ref.detach().numpy(), **TOL[dtype])
         sides["torch"] = theirs
     else:  # the same chain in plain floats, by hand
-        y, d = float(start[0]), []
+        y = float(start[0])
         for _ in range(reps):
             y = np.tanh(y * float(wv[0]) + float(cv[0]))
         np.testing.assert_allclose(got[0], [y], rtol=1e-5)

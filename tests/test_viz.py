@@ -15,7 +15,7 @@ from scipy import signal
 import tinygrad_cnn as tc
 from tinygrad_cnn import viz
 from tinygrad_cnn.ops.conv import Correlate2d
-from tinygrad_cnn.ops.elementwise import Mul, ReLU, Sigmoid
+from tinygrad_cnn.ops.elementwise import ReLU, Sigmoid
 from tinygrad_cnn.ops.loss import BinaryCrossEntropy
 
 X = np.array([[1, 6, 2], [5, 3, 1], [7, 0, 4]], dtype=float)
