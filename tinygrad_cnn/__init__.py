@@ -8,7 +8,7 @@ from .ops.elementwise import add, clip, exp, log, relu, sigmoid, tanh
 from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
 from .ops.matmul import matmul
 from .ops.shape import flip, rot180
-from .tensor import Tensor, is_grad_enabled, no_grad
+from .tensor import Tensor, grad_mode, is_grad_enabled, no_grad
 
 from . import data, nn, optim
 from .serialization import load, save
@@ -33,6 +33,7 @@ __all__ = [
     "exp",
     "flip",
     "grad",
+    "grad_mode",
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",

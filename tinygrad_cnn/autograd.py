@@ -10,7 +10,7 @@ import numpy as np
 
 from . import tensor as _t
 from .ops import formula
-from .tensor import Tensor
+from .tensor import Tensor, grad_mode
 
 
 def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
@@ -90,59 +90,59 @@ def _run(
         for node in order:  # parents come first
             if node._ctx is not None and any(id(p) in reach for p in node._ctx.parents):
                 reach.add(id(node))
-    prev_mode = _t._grad_enabled
     hook = _t._anomaly_hook  # read once: per edge it is the only global the loop needs
-    _t.set_grad_enabled(create_graph)
-    # The sweep allocates many short-lived objects and no cycles (refcounting frees them),
-    # so the cycle collector would only rescan the graph again and again: pause it.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if keep is None:
-                data = g.data if create_graph else g
-                if type(data) is not np.ndarray:  # numpy returns 0-d results as scalars
-                    data = np.asarray(data)
-                if node.grad is not None:
-                    node.grad = np.asarray(node.grad + data)
-                elif node._ctx is None:
-                    node.grad = data.copy()  # a leaf's own array: optimizers update it in place
-                else:
-                    # An intermediate's gradient may share memory with others of this pass
-                    # (an add hands the same dE/dZ to both inputs): read-only, not copied.
-                    data.flags.writeable = False
-                    node.grad = data
-            elif id(node) in keep:
-                kept[id(node)] = g
-            fn = node._ctx
-            if fn is None:
-                continue
-            parents = fn.parents
-            if reach is not None and not any(id(p) in reach for p in parents):
-                continue
-            in_grads = fn.backward(g)
-            if len(in_grads) != len(parents):
-                raise TypeError(f"{fn.name}: backward returned {len(in_grads)} gradients for {len(parents)} inputs")
-            for p, pg in zip(parents, in_grads):
-                if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
+    with grad_mode(create_graph):  # on only when the backward is to be recorded
+        # The sweep allocates many short-lived objects and no cycles (refcounting frees
+        # them), so the cycle collector would only rescan the graph again and again: pause it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for node in reversed(order):
+                g = grads.pop(id(node), None)
+                if g is None:
                     continue
-                pd = p.data
-                if pg.shape != pd.shape:
-                    raise RuntimeError(f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {pd.shape}")
-                if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
-                    pg = formula.cast(pg, pd.dtype)
-                if hook is not None:
-                    hook(fn, pg if create_graph else Tensor._make(np.asarray(pg)), "backward")
-                k = id(p)
-                prev = grads.get(k)
-                grads[k] = pg if prev is None else prev + pg
-    finally:
-        _t.set_grad_enabled(prev_mode)
-        if collecting:
-            gc.enable()
+                if keep is None:
+                    data = g.data if create_graph else g
+                    if type(data) is not np.ndarray:  # numpy returns 0-d results as scalars
+                        data = np.asarray(data)
+                    if node.grad is not None:
+                        node.grad = np.asarray(node.grad + data)
+                    elif node._ctx is None:
+                        node.grad = data.copy()  # a leaf's own array: optimizers update it in place
+                    else:
+                        # An intermediate's gradient may share memory with others of this pass
+                        # (an add hands the same dE/dZ to both inputs): read-only, not copied.
+                        data.flags.writeable = False
+                        node.grad = data
+                elif id(node) in keep:
+                    kept[id(node)] = g
+                fn = node._ctx
+                if fn is None:
+                    continue
+                parents = fn.parents
+                if reach is not None and not any(id(p) in reach for p in parents):
+                    continue
+                in_grads = fn.backward(g)
+                if len(in_grads) != len(parents):
+                    raise TypeError(f"{fn.name}: backward returned {len(in_grads)} gradients for {len(parents)} inputs")
+                for p, pg in zip(parents, in_grads):
+                    if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
+                        continue
+                    pd = p.data
+                    if pg.shape != pd.shape:
+                        raise RuntimeError(
+                            f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {pd.shape}"
+                        )
+                    if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
+                        pg = formula.cast(pg, pd.dtype)
+                    if hook is not None:
+                        hook(fn, pg if create_graph else Tensor._make(np.asarray(pg)), "backward")
+                    k = id(p)
+                    prev = grads.get(k)
+                    grads[k] = pg if prev is None else prev + pg
+        finally:
+            if collecting:
+                gc.enable()
     return kept
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import tensor as _t
 from .autograd import grad as _grad
-from .tensor import Tensor, no_grad
+from .tensor import Tensor, grad_mode, no_grad
 
 Outputs = Tensor | Sequence[Tensor]
 
@@ -73,20 +73,9 @@ def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: flo
     return [_numerical_jacobian(fn, inputs, i, eps).reshape(t.shape) for i, t in enumerate(inputs)]
 
 
-class _grad_mode_on:
-    """Grad mode on inside, whatever it was outside (the first derivative needs a graph)."""
-
-    def __enter__(self) -> None:
-        self._prev = _t.is_grad_enabled()
-        _t.set_grad_enabled(True)
-
-    def __exit__(self, *exc: object) -> None:
-        _t.set_grad_enabled(self._prev)
-
-
 def _analytic_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], checked: list[int]) -> list[np.ndarray]:
     """Row m of each Jacobian is the gradient of out[m]: one backward pass per output element."""
-    with _grad_mode_on():  # the graph is needed even when the caller is inside no_grad
+    with grad_mode(True):  # the graph is needed even when the caller is inside no_grad
         outs = _as_outputs(fn(*inputs), "gradcheck")
     targets = [inputs[i] for i in checked]
     rows: list[list[np.ndarray]] = [[] for _ in checked]
@@ -213,7 +202,7 @@ def gradgradcheck(
     checked = [i for i, t in enumerate(inputs) if t.requires_grad]
     if not checked:
         raise ValueError("gradgradcheck: no input has requires_grad=True")
-    with _grad_mode_on():
+    with grad_mode(True):
         outs = _as_outputs(fn(*inputs), "gradgradcheck")
     vs = _grad_outputs(outs, grad_outputs, seed)
     n_in = len(inputs)
@@ -224,7 +213,7 @@ def gradgradcheck(
         # Numerical evaluation runs under no_grad: only values are needed there, so the
         # backward is not recorded; the analytic pass records it to differentiate it.
         record = _t.is_grad_enabled()
-        with _grad_mode_on():
+        with grad_mode(True):
             ys = _as_outputs(fn(*xs), "gradgradcheck")
             live = [(y, g) for y, g in zip(ys, v) if y.requires_grad]
             grads: tuple = (None,) * len(targets)

@@ -20,19 +20,28 @@ ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence]
 _grad_enabled = True
 
 
-class no_grad(ContextDecorator):
-    """Context manager (or decorator): no graph is recorded inside; results don't
-    require grad. Blocks nest, and one object may be re-entered."""
+class grad_mode(ContextDecorator):
+    """Context manager (or decorator): grad mode `enabled` inside, the previous mode
+    after, even on an exception. Blocks nest, and one object may be re-entered."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
         self._saved: list[bool] = []  # one entry per active `with`
 
     def __enter__(self) -> None:
         self._saved.append(_grad_enabled)
-        set_grad_enabled(False)
+        set_grad_enabled(self.enabled)
 
     def __exit__(self, *exc: object) -> None:
         set_grad_enabled(self._saved.pop())
+
+
+class no_grad(grad_mode):
+    """Context manager (or decorator): no graph is recorded inside; results don't
+    require grad."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
 
 
 def set_grad_enabled(mode: bool) -> None:
