@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -178,13 +179,16 @@ class Correlate2d(Function):
         ho, wo = g4.shape[-2:]
         hp, wp = ho + kh - 1, wo + kw - 1  # the (padded) input the windows were cut from
         cols, layout = self.cols, self._cols_layout
-        # dY in the layout of the columns; a no-op when dY already has that memory order.
-        if layout == "sample":
-            gmat = np.ascontiguousarray(g4).reshape(n, o, ho * wo)
-        elif layout == "batch_last":
-            gmat = np.ascontiguousarray(g4.transpose(1, 2, 3, 0)).reshape(o, ho * wo * n)
-        else:
-            gmat = np.ascontiguousarray(g4.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
+        full_width = layout == "channel_major" and hp * wp < 1.25 * ho * wo
+        gmat: Any = None  # dY as a matrix, made only when dK or the strided col2im needs it
+        if k.requires_grad or not full_width:
+            # dY in the layout of the columns; a no-op when dY already has that memory order.
+            if layout == "sample":
+                gmat = np.ascontiguousarray(g4).reshape(n, o, ho * wo)
+            elif layout == "batch_last":
+                gmat = np.ascontiguousarray(g4.transpose(1, 2, 3, 0)).reshape(o, ho * wo * n)
+            else:
+                gmat = np.ascontiguousarray(g4.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
         dx = dk = None
         if k.requires_grad:  # dK = X ⋆ dY: the forward's columns against dY
             if layout == "sample":
@@ -194,7 +198,7 @@ class Correlate2d(Function):
             dk4 = dk4.reshape(o, c, kh, kw)
             dk = np.ascontiguousarray(dk4[..., ::-1, ::-1] if self.flip else dk4).reshape(k.shape)
         if x.requires_grad:  # dX = dY *full K: col2im of Kᵀ dY
-            if layout == "channel_major" and hp * wp < 1.25 * ho * wo:
+            if full_width:  # dY is laid out afresh for it: gmat is not needed
                 dxp = self._col2im_full_width(g4, c, hp, wp, kh, kw)
             else:
                 dxp = self._col2im(gmat, n, c, hp, wp, kh, kw, ho, wo)
