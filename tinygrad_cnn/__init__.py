@@ -3,14 +3,15 @@
 from .anomaly import detect_anomaly
 from .autograd import grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
-from .ops.conv import convolve2d, correlate2d
+from .ops.conv import conv2d, conv_transpose2d, convolve2d, correlate2d
 from .ops.elementwise import add, clip, exp, log, relu, sigmoid, tanh
 from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
 from .ops.matmul import matmul
+from .ops.pool import avg_pool2d, max_pool2d
 from .ops.shape import flip, rot180
 from .tensor import Tensor, grad_mode, is_grad_enabled, no_grad
 
-from . import data, nn, optim
+from . import data, kernels, nn, optim
 from .serialization import load, save
 from . import viz
 from .viz import draw_graph
@@ -21,9 +22,12 @@ __all__ = [
     "GradcheckError",
     "Tensor",
     "add",
+    "avg_pool2d",
     "bce",
     "binary_cross_entropy",
     "clip",
+    "conv2d",
+    "conv_transpose2d",
     "convolve2d",
     "data",
     "correlate2d",
@@ -37,10 +41,12 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "kernels",
     "load",
     "log",
     "log_softmax",
     "matmul",
+    "max_pool2d",
     "nn",
     "no_grad",
     "numerical_grad",
