@@ -174,12 +174,12 @@ def shifts(geo: Geometry, perm: tuple[int, ...] = (0, 1, 2, 3)) -> Iterator[tupl
 # ----- convolution ------------------------------------------------------------------------
 
 
-def _gemm_view(a: np.ndarray, layout: str, groups: int, rows: int) -> np.ndarray:
+def _gemm_view(a: np.ndarray, layout: str, geo: Geometry, rows: int) -> np.ndarray:
     """A layout-ordered array (channels first, or after N for "sample") as the stack of
     per-group matrices (…, G, rows, M) that the GEMMs multiply."""
     if layout == "sample":
-        return a.reshape(a.shape[0], groups, rows, -1)
-    return a.reshape(groups, rows, -1)
+        return a.reshape(geo.n, geo.groups, rows, geo.ho * geo.wo)
+    return a.reshape(geo.groups, rows, geo.n * geo.ho * geo.wo)
 
 
 def _image_shape(geo: Geometry, channels: int, rows: int, cols: int, perm: tuple[int, ...]) -> list[int]:
@@ -205,7 +205,7 @@ def conv_gemm(cols: np.ndarray, k: np.ndarray, geo: Geometry, layout: str) -> np
     GEMM per group (per sample and group in the "sample" layout); Y is (N, O, Ho, Wo)."""
     perm = LAYOUTS[layout]
     kmat = k.reshape(geo.groups, geo.o // geo.groups, -1)
-    y = kmat @ _gemm_view(cols, layout, geo.groups, kmat.shape[-1])
+    y = kmat @ _gemm_view(cols, layout, geo, kmat.shape[-1])
     y = y.reshape(_image_shape(geo, geo.o, geo.ho, geo.wo, perm))
     return y.transpose(_inverse(perm))
 
@@ -214,7 +214,7 @@ def weight_grad(cols: np.ndarray, gl: np.ndarray, geo: Geometry, layout: str) ->
     """dE/dK = X ⋆ dil_s(dE/dY): the columns against dE/dY (given in the layout's order
     by `to_layout`), summed over every output position."""
     og, ckk = geo.o // geo.groups, geo.c // geo.groups * geo.kh * geo.kw
-    cm, gm = _gemm_view(cols, layout, geo.groups, ckk), _gemm_view(gl, layout, geo.groups, og)
+    cm, gm = _gemm_view(cols, layout, geo, ckk), _gemm_view(gl, layout, geo, og)
     if layout == "sample":
         dk = np.matmul(gm, cm.swapaxes(-1, -2)).sum(axis=0)
     else:  # (cols dYᵀ)ᵀ: BLAS runs the long inner dimension faster this way round
@@ -228,7 +228,7 @@ def input_grad(gl: np.ndarray, k: np.ndarray, geo: Geometry, layout: str) -> np.
     input positions that offset read. Also the forward of a transposed convolution."""
     perm = LAYOUTS[layout]
     g_, og, cg = geo.groups, geo.o // geo.groups, geo.c // geo.groups
-    gm = _gemm_view(gl, layout, g_, og)
+    gm = _gemm_view(gl, layout, geo, og)
     # kt[u, v] is the (G, C/G, O/G) matrix K[:, :, u, v]ᵀ of each group, contiguous
     kt = np.ascontiguousarray(k.reshape(g_, og, cg, geo.kh, geo.kw).transpose(3, 4, 0, 2, 1))
     dxl = np.zeros(_image_shape(geo, geo.c, geo.hp, geo.wp, perm), np.result_type(gl, k))

@@ -48,6 +48,8 @@ from .elementwise import Grad, tensor
 from .shape import rot180
 
 MODES = ("valid", "full", "same")
+# The variant key of the formulas with stride, padding, dilation and groups.
+GENERAL = ("options", "stride/padding/dilation/groups")
 Pair = tuple[int, int]
 
 
@@ -71,7 +73,7 @@ def _weight_grad_graph(x4: Tensor, g4: Tensor, geo: Geometry) -> Tensor:
     else:  # (C/G, G·N, H, W): group g's samples are the input channels of group g
         xs = x4.reshape(n, G, cg, h, w).transpose(2, 1, 0, 3, 4).reshape(cg, G * n, h, w)
     dk = Correlate2d.apply(xs, g4.transpose(1, 0, 2, 3), stride=geo.dilation, padding=geo.tight_pads,
-                           dilation=geo.stride, groups=G, form="general")
+                           dilation=geo.stride, groups=G, mode=None)
     return dk.transpose(1, 0, 2, 3)  # (C/G, O, kh, kw) -> (O, C/G, kh, kw)
 
 
@@ -82,14 +84,14 @@ class Correlate2d(Function):
     """
 
     name = "correlate2d"
-    options = ("stride", "padding", "dilation", "groups", "form", "keep_cols")
+    options = ("mode", "stride", "padding", "dilation", "groups", "_keep_cols")
     buffers = ("cols",)
     variants = {
-        ("form", "full"): """Y_i = Σ_j X_j ⋆full K_ij
+        ("mode", "full"): """Y_i = Σ_j X_j ⋆full K_ij
         dE/dX_j = Σ_i dE/dY_i *valid K_ij
         dE/dK_ij = rot180(dE/dY_i ⋆ X_j)
         """,
-        ("form", "general"): """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(K_ij)
+        GENERAL: """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(K_ij)
         dE/dX_j = crop_p(Σ_i dil_s(dE/dY_i) *full dil_d(K_ij))
         dE/dK_ij = pad_p(X_j) ⋆_d dil_s(dE/dY_i)
         """,
@@ -100,8 +102,17 @@ class Correlate2d(Function):
     padding: Pads = (0, 0, 0, 0)
     dilation: Pair = (1, 1)
     groups = 1
-    form = "valid"  # which formulas the drawing shows: "valid", "full" or "general"
-    keep_cols = True  # keep the im2col columns for dE/dK (only worth it when K needs a gradient)
+    mode: str | None = "valid"  # the seed's word for the padding, None when given as numbers
+    _keep_cols = True  # keep the im2col columns for dE/dK (only worth it when K needs a gradient)
+
+    def applied_formulas(self) -> list[str]:
+        """The seed's formulas for stride 1 and valid or full mode, else the general ones."""
+        plain = self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
+        if plain and self.padding == (0, 0, 0, 0):
+            return self.formulas()
+        if plain and self.mode == "full" and ("mode", "full") in self.variants:
+            return self.formulas(("mode", "full"))
+        return self.formulas(GENERAL) if GENERAL in self.variants else self.formulas()
 
     def _kernel(self, k4: Any) -> Any:
         """The kernel the correlation runs with: rot180(K) for a convolution."""
@@ -113,18 +124,18 @@ class Correlate2d(Function):
         dtype = np.result_type(x, k)
         x4 = x.reshape(_four(x.shape)).astype(dtype, copy=False)
         k4 = self._kernel(k.reshape(_four(k.shape)).astype(dtype, copy=False))
-        self.geo = geo = Geometry.of(x4.shape, k4.shape, self.stride, self.padding, self.dilation, self.groups)
-        self.layout = kern.choose_layout(geo)
-        cols = kern.im2col(x4, geo, self.layout)
-        self.cols = cols if self.keep_cols else None
-        y = kern.conv_gemm(cols, k4, geo, self.layout)
+        self._geo = geo = Geometry.of(x4.shape, k4.shape, self.stride, self.padding, self.dilation, self.groups)
+        self._layout = kern.choose_layout(geo)
+        cols = kern.im2col(x4, geo, self._layout)
+        self.cols = cols if self._keep_cols else None
+        y = kern.conv_gemm(cols, k4, geo, self._layout)
         return y.reshape(_out_shape(x.shape, geo.o, geo.ho, geo.wo))
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         if isinstance(g, Tensor):
-            return self._recorded(g)
+            return self._backward_graph(g)
         x, k = self.parents
-        geo, layout = self.geo, self.layout
+        geo, layout = self._geo, self._layout
         gl = kern.to_layout(g.reshape(geo.n, geo.o, geo.ho, geo.wo), layout)
         dx = dk = None
         if k.requires_grad:  # dE/dK = X ⋆ dil_s(dE/dY): the forward's columns against dE/dY
@@ -139,19 +150,53 @@ class Correlate2d(Function):
         self.cols = None
         return dx, dk
 
-    def _recorded(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        """The formulas as ops: dE/dX by conv_transpose2d, dE/dK by a correlate2d."""
+    def _backward_graph(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The formulas as ops, so the gradient can be drawn and differentiated again."""
         x, k = self.parents
-        geo = self.geo
+        geo = self._geo
+        if geo.stride == geo.dilation == (1, 1) and geo.groups == 1 and self.mode in ("valid", "full"):
+            return self._seed_graph(g)
         x4, k4, g4 = (t.reshape(_four(t.shape)) for t in (x, k, g))
         dx = dk = None
-        if x.requires_grad:
+        if x.requires_grad:  # crop_p(dil_s(dE/dY) *full dil_d(K))
             dx = ConvTranspose2d.apply(g4, self._kernel(k4), stride=geo.stride, padding=geo.pads,
                                        output_padding=geo.slack, dilation=geo.dilation, groups=geo.groups)
             dx = dx.reshape(x.shape)
-        if k.requires_grad:
+        if k.requires_grad:  # pad_p(X) ⋆_d dil_s(dE/dY)
             dk = self._kernel(_weight_grad_graph(x4, g4, geo)).reshape(k.shape)
         return dx, dk
+
+    def _seed_graph(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The seed's layer (stride 1, valid or full): its formulas exactly as written,
+        with batch and channel axes swapped where the sum runs over samples
+        (dK_ij = Σ_n X_nj ⋆ dY_ni)."""
+        x, k = self.parents
+        if x.ndim == 2:  # one channel: nothing to line up
+            x4, k4, g4 = x, k, g
+
+            def swap(t: Tensor) -> Tensor:
+                return t
+
+        else:
+            x4, k4, g4 = (t.reshape(_four(t.shape)) for t in (x, k, g))
+
+            def swap(t: Tensor) -> Tensor:
+                return t.transpose(1, 0, 2, 3)
+
+        full = self.mode == "full"
+        dx = dk = None
+        # Only the gradients someone needs are recorded: a constant kernel gets no dK graph.
+        if not self.flip:
+            if x.requires_grad:
+                dx = convolve2d(g4, swap(k4), "valid" if full else "full")
+            if k.requires_grad:
+                dk = rot180(correlate2d(swap(g4), swap(x4))) if full else swap(correlate2d(swap(x4), swap(g4)))
+        else:
+            if x.requires_grad:
+                dx = correlate2d(g4, swap(k4), "valid" if full else "full")
+            if k.requires_grad:
+                dk = correlate2d(swap(g4), swap(x4)) if full else rot180(swap(correlate2d(swap(x4), swap(g4))))
+        return (None if dx is None else dx.reshape(x.shape)), (None if dk is None else dk.reshape(k.shape))
 
 
 class Convolve2d(Correlate2d):
@@ -162,11 +207,11 @@ class Convolve2d(Correlate2d):
 
     name = "convolve2d"
     variants = {
-        ("form", "full"): """Y_i = Σ_j X_j *full K_ij = Σ_j X_j ⋆full rot180(K_ij)
+        ("mode", "full"): """Y_i = Σ_j X_j *full K_ij = Σ_j X_j ⋆full rot180(K_ij)
         dE/dX_j = Σ_i dE/dY_i ⋆ K_ij
         dE/dK_ij = dE/dY_i ⋆ X_j
         """,
-        ("form", "general"): """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(rot180(K_ij))
+        GENERAL: """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(rot180(K_ij))
         dE/dX_j = crop_p(Σ_i dil_s(dE/dY_i) ⋆full dil_d(K_ij))
         dE/dK_ij = rot180(pad_p(X_j) ⋆_d dil_s(dE/dY_i))
         """,
@@ -182,7 +227,7 @@ class Conv2d(Correlate2d):
 
     name = "conv2d"  # torch.nn.functional.conv2d's name for the same correlation
     variants = {}
-    form = "general"
+    mode = None
 
 
 class ConvTranspose2d(Function):
@@ -208,25 +253,25 @@ class ConvTranspose2d(Function):
         h = (ho - 1) * sh + dh * (kh - 1) + 1 - pt - pb + self.output_padding[0]
         w = (wo - 1) * sw + dw * (kw - 1) + 1 - pl - pr + self.output_padding[1]
         # The convolution whose dE/dX this is: input (N, C_out, H, W), output x's size.
-        self.geo = geo = Geometry.of((n, og * self.groups, h, w), k4.shape, self.stride, self.padding,
+        self._geo = geo = Geometry.of((n, og * self.groups, h, w), k4.shape, self.stride, self.padding,
                                      self.dilation, self.groups, out=(ho, wo))
-        self.layout = kern.choose_layout(geo)
-        y = kern.input_grad(kern.to_layout(x4, self.layout), k4, geo, self.layout)
+        self._layout = kern.choose_layout(geo)
+        y = kern.input_grad(kern.to_layout(x4, self._layout), k4, geo, self._layout)
         return y.reshape(_out_shape(x.shape, geo.c, h, w))
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, k = self.parents
-        geo = self.geo
+        geo = self._geo
         if isinstance(g, Tensor):  # recorded: a correlate2d for each
             x4, g4 = x.reshape(_four(x.shape)), g.reshape(_four(g.shape))
             dx = dk = None
             if x.requires_grad:
                 dx = Correlate2d.apply(g4, k, stride=geo.stride, padding=geo.tight_pads, dilation=geo.dilation,
-                                       groups=geo.groups, form="general").reshape(x.shape)
+                                       groups=geo.groups, mode=None).reshape(x.shape)
             if k.requires_grad:
                 dk = _weight_grad_graph(g4, x4, geo)
             return dx, dk
-        layout = self.layout
+        layout = self._layout
         g4 = g.reshape(_four(g.shape))
         cols = kern.im2col(g4, geo, layout)
         dx = dk = None
@@ -336,10 +381,8 @@ def _correlation(cls: type[Correlate2d], x: ArrayLike, k: ArrayLike, mode: str, 
     word = "mode" if padding is None else "padding"
     pads = _padding(op, mode if padding is None else padding, k.shape, stride_, dilation_, where, word)
     _check_fits(op, x, k, pads, dilation_, where)
-    plain = stride_ == (1, 1) and dilation_ == (1, 1) and groups == 1
-    form = "valid" if plain and pads == (0, 0, 0, 0) else "full" if plain and mode == "full" else "general"
-    return cls.apply(x, k, stride=stride_, padding=pads, dilation=dilation_, groups=int(groups), form=form,
-                     keep_cols=k.requires_grad and is_grad_enabled())
+    return cls.apply(x, k, mode=mode if padding is None else None, stride=stride_, padding=pads,
+                     dilation=dilation_, groups=int(groups), _keep_cols=k.requires_grad and is_grad_enabled())
 
 
 def correlate2d(x: ArrayLike, k: ArrayLike, mode: str = "valid", *, stride: Any = 1, padding: Any = None,
@@ -382,8 +425,8 @@ def conv2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, strid
     stride_, dilation_ = _pair("conv2d", "stride", stride, where, 1), _pair("conv2d", "dilation", dilation, where, 1)
     pads = _padding("conv2d", padding, w.shape, stride_, dilation_, where)
     _check_fits("conv2d", x, w, pads, dilation_, where)
-    y = Conv2d.apply(x, w, stride=stride_, padding=pads, dilation=dilation_, groups=int(groups), form="general",
-                     keep_cols=w.requires_grad and is_grad_enabled())
+    y = Conv2d.apply(x, w, stride=stride_, padding=pads, dilation=dilation_, groups=int(groups),
+                     _keep_cols=w.requires_grad and is_grad_enabled())
     return _bias("conv2d", y, bias, w.shape[0])
 
 

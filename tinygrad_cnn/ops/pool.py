@@ -28,7 +28,7 @@ import numpy as np
 from ..kernels import im2col as kern
 from ..kernels.im2col import Geometry
 from ..tensor import ArrayLike, Function, Tensor
-from .conv import ConvTranspose2d, _pair
+from .conv import ConvTranspose2d, Pair, _pair
 from .elementwise import Grad, tensor
 
 
@@ -42,17 +42,20 @@ class MaxPool2d(Function):
     """
 
     name = "max_pool2d"
-    options = ("geo",)
+    options = ("kernel_size", "stride", "padding")
     buffers = ("arg",)
-    geo: Geometry
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self.arg = kern.max_pool(_four(x), self.geo)
+        self._geo = _geometry(x.shape, self.kernel_size, self.stride, self.padding)
+        y, self.arg = kern.max_pool(_four(x), self._geo)
         return y.reshape(x.shape[:-2] + y.shape[-2:])
 
     def backward(self, g: Grad) -> tuple[Grad]:
         (x,) = self.parents
-        return (MaxUnpool2d.place(g, self.arg, self.geo, x.shape),)
+        return (MaxUnpool2d.place(g, self.arg, self._geo, x.shape),)
 
 
 class MaxUnpool2d(Function):
@@ -109,17 +112,19 @@ class AvgPool2d(Function):
     """
 
     name = "avg_pool2d"
-    options = ("geo",)
-    geo: Geometry
+    options = ("kernel_size", "stride", "padding")
+    kernel_size: Pair
+    stride: Pair
+    padding: Pair
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        geo = self.geo
+        self._geo = geo = _geometry(x.shape, self.kernel_size, self.stride, self.padding)
         y = kern.window_sum(_four(x), geo) * x.dtype.type(1 / (geo.kh * geo.kw))
         return y.reshape(x.shape[:-2] + y.shape[-2:])
 
     def backward(self, g: Grad) -> tuple[Grad]:
         (x,) = self.parents
-        geo = self.geo
+        geo = self._geo
         if isinstance(g, Tensor):  # a transposed convolution with the constant kernel J/(kh·kw)
             j = np.full((1, 1, geo.kh, geo.kw), 1 / (geo.kh * geo.kw), g.dtype)
             dx = ConvTranspose2d.apply(g.reshape(-1, 1, geo.ho, geo.wo), Tensor._make(j), stride=geo.stride,
@@ -129,8 +134,13 @@ class AvgPool2d(Function):
         return (dx.reshape(x.shape),)
 
 
-def _geometry(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any) -> Geometry:
-    """Check the options against the input and give the pooling layer's sizes."""
+def _geometry(shape: tuple[int, ...], k: Pair, s: Pair, p: Pair) -> Geometry:
+    n, c, h, w = (1,) * (4 - len(shape)) + tuple(shape)
+    return Geometry.of((n, c, h, w), (c, 1) + k, s, (p[0], p[0], p[1], p[1]), (1, 1), c)
+
+
+def _options(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any) -> dict[str, Pair]:
+    """The options checked against the input, as pairs."""
     where = f"input {x.shape}, kernel_size {kernel_size!r}"
     if x.ndim not in (3, 4):
         raise ValueError(f"{op}: expected input (C, H, W) or (N, C, H, W), got shape {x.shape}")
@@ -142,8 +152,7 @@ def _geometry(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any) -
     hp, wp = x.shape[-2] + 2 * p[0], x.shape[-1] + 2 * p[1]
     if k[0] > hp or k[1] > wp:
         raise ValueError(f"{op}: window {k} is larger than the input of shape {x.shape} padded to {(hp, wp)}")
-    n, c, h, w = (1,) * (4 - x.ndim) + x.shape
-    return Geometry.of((n, c, h, w), (c, 1) + k, s, (p[0], p[0], p[1], p[1]), (1, 1), c)
+    return dict(kernel_size=k, stride=s, padding=p)
 
 
 def max_pool2d(x: ArrayLike, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
@@ -151,11 +160,11 @@ def max_pool2d(x: ArrayLike, kernel_size: Any, stride: Any = None, padding: Any 
     input padded with −inf; (C, H, W) or (N, C, H, W). The gradient goes to the first
     maximum of each window."""
     x = tensor(x)
-    return MaxPool2d.apply(x, geo=_geometry("max_pool2d", x, kernel_size, stride, padding))
+    return MaxPool2d.apply(x, **_options("max_pool2d", x, kernel_size, stride, padding))
 
 
 def avg_pool2d(x: ArrayLike, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """Average over kh×kw windows every `stride` (default: kernel_size) positions of the
     input padded with zeros, always divided by kh·kw (the padding counts)."""
     x = tensor(x)
-    return AvgPool2d.apply(x, geo=_geometry("avg_pool2d", x, kernel_size, stride, padding))
+    return AvgPool2d.apply(x, **_options("avg_pool2d", x, kernel_size, stride, padding))
