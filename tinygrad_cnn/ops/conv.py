@@ -43,7 +43,9 @@ import numpy as np
 
 from ..kernels import im2col as kern
 from ..kernels.im2col import Geometry, Pads
-from ..tensor import ArrayLike, Function, Tensor, is_grad_enabled
+from ..function import Function
+from ..grad_mode import is_grad_enabled
+from ..tensor import ArrayLike, Tensor
 from .elementwise import Grad, tensor
 from .shape import rot180
 
@@ -135,19 +137,19 @@ class Correlate2d(Function):
         if isinstance(g, Tensor):
             return self._backward_graph(g)
         x, k = self.parents
+        xa, ka = self.inputs(g)
         geo, layout = self._geo, self._layout
         gl = kern.to_layout(g.reshape(geo.n, geo.o, geo.ho, geo.wo), layout)
         dx = dk = None
         if k.requires_grad:  # dE/dK = X ⋆ dil_s(dE/dY): the forward's columns against dE/dY
             cols = self.cols
             if cols is None:
-                cols = kern.im2col(x.data.reshape(_four(x.shape)).astype(gl.dtype, copy=False), geo, layout)
+                cols = kern.im2col(xa.reshape(_four(xa.shape)).astype(gl.dtype, copy=False), geo, layout)
             dk = self._kernel(kern.weight_grad(cols, gl, geo, layout))
             dk = np.ascontiguousarray(dk, dtype=k.dtype).reshape(k.shape)
         if x.requires_grad:  # dE/dX = crop_p(dil_s(dE/dY) *full K): col2im
-            k4 = self._kernel(k.data.reshape(_four(k.shape)))
+            k4 = self._kernel(ka.reshape(_four(ka.shape)))
             dx = kern.input_grad(gl, k4, geo, layout).astype(x.dtype, copy=False).reshape(x.shape)
-        self.cols = None
         return dx, dk
 
     def _backward_graph(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -272,14 +274,15 @@ class ConvTranspose2d(Function):
                 dk = _weight_grad_graph(g4, x4, geo)
             return dx, dk
         layout = self._layout
+        xa, ka = self.inputs(g)
         g4 = g.reshape(_four(g.shape))
         cols = kern.im2col(g4, geo, layout)
         dx = dk = None
         if x.requires_grad:  # the convolution that this op is the transpose of
-            dx = kern.conv_gemm(cols, k.data.astype(g.dtype, copy=False), geo, layout)
+            dx = kern.conv_gemm(cols, ka.astype(g.dtype, copy=False), geo, layout)
             dx = dx.astype(x.dtype, copy=False).reshape(x.shape)
         if k.requires_grad:
-            xl = kern.to_layout(x.data.reshape(_four(x.shape)).astype(g.dtype, copy=False), layout)
+            xl = kern.to_layout(xa.reshape(_four(xa.shape)).astype(g.dtype, copy=False), layout)
             dk = kern.weight_grad(cols, xl, geo, layout).astype(k.dtype, copy=False)
         return dx, dk
 

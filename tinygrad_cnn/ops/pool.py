@@ -27,7 +27,8 @@ import numpy as np
 
 from ..kernels import im2col as kern
 from ..kernels.im2col import Geometry
-from ..tensor import ArrayLike, Function, Tensor
+from ..function import Function
+from ..tensor import ArrayLike, Tensor
 from .conv import ConvTranspose2d, Pair, _pair
 from .elementwise import Grad, tensor
 
@@ -42,6 +43,7 @@ class MaxPool2d(Function):
     """
 
     name = "max_pool2d"
+    saves = ()  # the window maxima's places, not X's values
     options = ("kernel_size", "stride", "padding")
     buffers = ("arg",)
     kernel_size: Pair
@@ -64,6 +66,7 @@ class MaxUnpool2d(Function):
     """
 
     name = "max_unpool2d"
+    saves = ()
     options = ("arg", "geo", "shape")
     arg: np.ndarray
     geo: Geometry
@@ -88,6 +91,7 @@ class MaxPoolSelect(Function):
     """
 
     name = "max_pool2d_select"
+    saves = ()
     options = ("arg", "geo", "shape")
     arg: np.ndarray
     geo: Geometry
@@ -112,6 +116,7 @@ class AvgPool2d(Function):
     """
 
     name = "avg_pool2d"
+    saves = ()
     options = ("kernel_size", "stride", "padding")
     kernel_size: Pair
     stride: Pair
