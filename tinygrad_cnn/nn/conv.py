@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..ops.conv import conv2d
+from ..ops.conv import correlate2d
 from ..ops.pool import avg_pool2d, max_pool2d
 from ..tensor import Tensor
 from .module import Module, _as_input, _uniform
@@ -55,11 +55,21 @@ class Conv2d(Module):
         return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
 
     def forward(self, x: Any) -> Tensor:
-        return conv2d(_as_input(x, self.weight), self.weight, self.bias, self.stride, self.padding, self.dilation,
-                      self.groups)
+        x = _as_input(x, self.weight)
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Conv2d: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
+        # correlate2d, the seed's op (drawings name it so); no padding is its valid mode
+        padding = None if self.padding in ((0, 0), "valid") else self.padding
+        y = correlate2d(x, self.weight, stride=self.stride, padding=padding, dilation=self.dilation,
+                        groups=self.groups)
+        if self.bias is None:
+            return y
+        return self.bias.reshape(self.out_channels, 1, 1) + y
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        if self.stride != (1, 1):
+            s += f", stride={self.stride}"
         if self.padding != (0, 0):
             s += f", padding={self.padding!r}"
         if self.dilation != (1, 1):
