@@ -114,3 +114,34 @@ def max_select(h, x, kernel_size, stride=None, padding=0):
     ho, wo = max(a for a, _ in out) + 1, max(b for _, b in out) + 1
     y = np.stack([np.stack([out[a, b] for b in range(wo)], -1) for a in range(ho)], -2)
     return y if h.ndim == 4 else y[0]
+
+
+def conv2d_grads(x, k, g, stride=1, padding=0, dilation=1, groups=1, flip=False):
+    """dE/dX and dE/dK of `conv2d` for the upstream gradient g, straight from the chain
+    rule: each kernel tap (u, v) met the input at rows a·s + u·d, so
+    dE/dK[i, j, u, v] = Σ_nab pad_p(X)[n, j, a·s + u·d, b·s + v·d] dE/dY[n, i, a, b] and
+    dE/dpad_p(X) gets K[i, j, u, v] dE/dY[n, i, a, b] at those same places."""
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    pads = (padding,) * 4 if isinstance(padding, int) else padding
+    if len(pads) == 2:
+        pads = (pads[0], pads[0], pads[1], pads[1])
+    x4, g4 = (x, g) if x.ndim == 4 else (x[None], g[None])
+    kk = k[..., ::-1, ::-1] if flip else k
+    xp = np.pad(x4, ((0, 0), (0, 0), pads[:2], pads[2:]))
+    dxp = np.zeros_like(xp)
+    dk = np.zeros_like(kk)
+    o, cg, kh, kw = kk.shape
+    og = o // groups
+    ho, wo = g4.shape[2:]
+    for i in range(o):
+        grp = i // og
+        for j in range(cg):
+            c = grp * cg + j
+            for u in range(kh):
+                for v in range(kw):
+                    rows = slice(u * dh, u * dh + sh * (ho - 1) + 1, sh)
+                    cols = slice(v * dw, v * dw + sw * (wo - 1) + 1, sw)
+                    dk[i, j, u, v] = (xp[:, c, rows, cols] * g4[:, i]).sum()
+                    dxp[:, c, rows, cols] += kk[i, j, u, v] * g4[:, i]
+    dx = dxp[:, :, pads[0] : pads[0] + x4.shape[2], pads[2] : pads[2] + x4.shape[3]]
+    return (dx if x.ndim == 4 else dx[0]), (dk[..., ::-1, ::-1] if flip else dk)
