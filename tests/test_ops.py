@@ -62,7 +62,9 @@ class Case:
 
 # A max pooling whose window maxima are the fixed places its backward ops work with.
 _X0 = rng.standard_normal((2, 2, 5, 5))
-_MAXPOOL = tc.max_pool2d(Tensor(_X0, requires_grad=True), 3, 2, 1)._ctx
+_ctx = tc.max_pool2d(Tensor(_X0, requires_grad=True), 3, 2, 1)._ctx
+_ARG, _GEO = _ctx.arg, _ctx._geo  # (the op itself is not kept: the memory tests count live ops)
+del _ctx
 
 CASES = [
     Case(elementwise.Add, lambda a, b: a + b, np.add, ((3, 4), (4,)), label="add broadcast"),
@@ -138,9 +140,9 @@ CASES = [
          lambda x: R.pool(x, (3, 2), (2, 1), (1, 1), "avg"), ((2, 3, 6, 7),), label="avg_pool2d stride padding"),
     Case(pool.AvgPool2d, lambda x: tc.avg_pool2d(x, 2), lambda x: R.pool(x, 2, kind="avg"), ((3, 5, 5),),
          label="avg_pool2d (C, H, W)"),
-    Case(pool.MaxUnpool2d, lambda g: pool.MaxUnpool2d.apply(g, arg=_MAXPOOL.arg, geo=_MAXPOOL._geo, shape=_X0.shape),
+    Case(pool.MaxUnpool2d, lambda g: pool.MaxUnpool2d.apply(g, arg=_ARG, geo=_GEO, shape=_X0.shape),
          lambda g: R.max_unpool(g, _X0, 3, 2, 1), ((2, 2, 3, 3),), label="max_pool2d's backward"),
-    Case(pool.MaxPoolSelect, lambda h: pool.MaxPoolSelect.apply(h, arg=_MAXPOOL.arg, geo=_MAXPOOL._geo,
+    Case(pool.MaxPoolSelect, lambda h: pool.MaxPoolSelect.apply(h, arg=_ARG, geo=_GEO,
                                                                 shape=(2, 2, 3, 3)),
          lambda h: R.max_select(h, _X0, 3, 2, 1), ((2, 2, 5, 5),), label="max_pool2d's double backward"),
     Case(loss.BinaryCrossEntropy, lambda p, t: tc.bce(p, t), ref_bce, ((3, 4), (3, 4)), positive=True),
