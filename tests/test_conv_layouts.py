@@ -44,11 +44,14 @@ OPTIONS = [
 ]
 
 
+@pytest.mark.parametrize("shift_gemms", [True, False], ids=["shift-gemms", "one-gemm"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("flip", [False, True], ids=["correlate", "convolve"])
 @pytest.mark.parametrize("xs,ks,opts", OPTIONS, ids=[str(o) for o in range(len(OPTIONS))])
-def test_every_layout_gives_the_formula_values(monkeypatch, layout, flip, xs, ks, opts):
+def test_every_layout_gives_the_formula_values(monkeypatch, layout, flip, xs, ks, opts, shift_gemms):
+    """Both ways col2im gets its blocks (small GEMMs per kernel offset, or one GEMM)."""
     monkeypatch.setattr(im2col, "choose_layout", lambda geo: layout)
+    monkeypatch.setattr(im2col, "SHIFT_GEMM_BYTES", 1 << 40 if shift_gemms else 0)
     x, k = rng.standard_normal(xs), rng.standard_normal(ks)
     X, K = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
     y = (tc.convolve2d if flip else tc.correlate2d)(X, K, **opts)

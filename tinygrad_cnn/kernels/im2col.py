@@ -222,20 +222,48 @@ def weight_grad(cols: np.ndarray, gl: np.ndarray, geo: Geometry, layout: str) ->
     return dk.reshape(geo.o, geo.c // geo.groups, geo.kh, geo.kw)
 
 
+# A shift GEMM's result up to this size stays in the core's L2 cache while it is added.
+SHIFT_GEMM_BYTES = 1 << 18
+
+
 def input_grad(gl: np.ndarray, k: np.ndarray, geo: Geometry, layout: str) -> np.ndarray:
     """dE/dX = crop_p(dil_s(dE/dY) *full dil_d(K)) by col2im: for each kernel offset
-    (u, v), one small GEMM K[:, :, u, v]ᵀ · dE/dY (it stays in cache) added onto the
-    input positions that offset read. Also the forward of a transposed convolution."""
+    (u, v), the block K[:, :, u, v]ᵀ · dE/dY is added onto the input positions that
+    offset read. Small blocks are computed one "shift GEMM" at a time, so each stays in
+    cache until it is added; large ones come from one GEMM Kᵀ · dE/dY (measured faster
+    when a block no longer fits). Also the forward of a transposed convolution."""
     perm = LAYOUTS[layout]
     g_, og, cg = geo.groups, geo.o // geo.groups, geo.c // geo.groups
     gm = _gemm_view(gl, layout, geo, og)
-    # kt[u, v] is the (G, C/G, O/G) matrix K[:, :, u, v]ᵀ of each group, contiguous
-    kt = np.ascontiguousarray(k.reshape(g_, og, cg, geo.kh, geo.kw).transpose(3, 4, 0, 2, 1))
-    dxl = np.zeros(_image_shape(geo, geo.c, geo.hp, geo.wp, perm), np.result_type(gl, k))
+    dtype = np.result_type(gl, k)
     block_shape = _image_shape(geo, geo.c, geo.ho, geo.wo, perm)
+    if geo.c * geo.n * geo.ho * geo.wo * dtype.itemsize <= SHIFT_GEMM_BYTES:
+        # kt[u, v] is the (G, C/G, O/G) matrix K[:, :, u, v]ᵀ of each group, contiguous
+        kt = np.ascontiguousarray(k.reshape(g_, og, cg, geo.kh, geo.kw).transpose(3, 4, 0, 2, 1))
+
+        def block(u: int, v: int) -> np.ndarray:
+            return (kt[u, v] @ gm).reshape(block_shape)
+
+    else:
+        kmat = k.reshape(g_, og, cg * geo.kh * geo.kw).swapaxes(-1, -2)
+        dcols = (kmat @ gm).reshape(_window_shape(geo, perm))
+        at = perm.index(1) + 1  # the kh axis, right after C
+
+        def block(u: int, v: int) -> np.ndarray:
+            return dcols[(slice(None),) * at + (u, v)]
+
+    dxl = np.zeros(_image_shape(geo, geo.c, geo.hp, geo.wp, perm), dtype)
     for u, v, index in shifts(geo, perm):
-        dxl[index] += (kt[u, v] @ gm).reshape(block_shape)
+        dxl[index] += block(u, v)
     return unpad(dxl.transpose(_inverse(perm)), geo.pads)
+
+
+def _window_shape(geo: Geometry, perm: tuple[int, ...]) -> list[int]:
+    """The shape of the columns in the layout `perm`: (kh, kw) after C, (Ho, Wo) for (H, W)."""
+    shape: list[int] = []
+    for axis in perm:
+        shape += {0: [geo.n], 1: [geo.c, geo.kh, geo.kw], 2: [geo.ho], 3: [geo.wo]}[axis]
+    return shape
 
 
 # ----- pooling ----------------------------------------------------------------------------
