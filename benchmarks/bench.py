@@ -41,7 +41,7 @@ torch: Any = None  # imported by main() when available: its columns stay empty o
 F: Any = None
 
 
-def _import_torch() -> None:
+def _import_torch(threads: int = 2) -> None:
     global torch, F
     try:
         import torch as _torch
@@ -49,7 +49,7 @@ def _import_torch() -> None:
     except ImportError:
         return
     torch, F = _torch, _F
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
 
 # name -> (N, C_in, C_out, H=W, k, stride, padding)
 CONV_CASES = {
@@ -489,6 +489,8 @@ def main() -> None:
     p.add_argument("--conv-cases", default=",".join(CONV_CASES), help="conv cases to run (default: all)")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for PyTorch and for numpy's BLAS (default 2; 1 is steadier on a busy machine)")
     p.add_argument("--no-seed", action="store_true")
     p.add_argument("--rss-steps", type=int, default=400)
     p.add_argument("--json", default=str(HERE / "results.json"), help="where to write the results ('' = nowhere)")
@@ -498,7 +500,11 @@ def main() -> None:
         rss_child(args.rss_child)
         return
     if not args.no_torch:
-        _import_torch()
+        _import_torch(args.threads)
+    if args.threads != 2:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)  # numpy's BLAS, for the whole run
     if args.quick:
         args.rounds, args.budget, args.seed_reps = 3, 0.05, 1
     parts = set(args.only or ["conv", "lenet", "chain", "epoch", "rss"])
