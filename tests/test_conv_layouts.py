@@ -125,6 +125,7 @@ def test_layout_is_chosen_by_size():
     assert im2col.choose_layout(geo(64, 1, 5, 28, 3)) == "sample"  # (a): 1 channel, 3×3
     assert im2col.choose_layout(geo(64, 6, 16, 12, 5)) == "batch_last"  # (b): 6 channels, 5×5, 8×8 out
     assert im2col.choose_layout(geo(32, 32, 64, 32, 3)) == "channel_major"  # (c): 32 channels, 30×30 out
+    assert im2col.choose_layout(geo(64, 1, 6, 32, 5)) == "sample"  # LeNet-5's first layer: 25 taps
 
 
 def test_columns_are_kept_only_when_the_kernel_needs_a_gradient():

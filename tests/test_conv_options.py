@@ -226,3 +226,20 @@ def test_nn_layers_hold_their_options():
         nn.Conv2d(6, 6, 3, groups=4)
     np.testing.assert_allclose(nn.MaxPool2d(3, 2, 1)(x).data, R.pool(x, 3, 2, 1))
     np.testing.assert_allclose(nn.AvgPool2d(2)(x).data, R.pool(x, 2, kind="avg"), rtol=1e-6)
+
+
+def test_malloc_tuning_is_a_visible_step_at_import_that_can_be_turned_off():
+    import os
+    import subprocess
+    import sys
+
+    code = "import tinygrad_cnn as tc; print(tc.kernels.MALLOC_TUNED)"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    off = subprocess.run([sys.executable, "-c", code], env=dict(env, TINYGRAD_CNN_MALLOPT="0"),
+                         capture_output=True, text=True, check=True)
+    assert off.stdout.strip() == "False"
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    import platform
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert on.stdout.strip() == str(glibc)

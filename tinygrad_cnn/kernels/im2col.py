@@ -100,7 +100,7 @@ class Geometry:
 
 def choose_layout(geo: Geometry) -> str:
     """The im2col layout measured fastest for these sizes (see the module docstring)."""
-    if (geo.c // geo.groups) * geo.kh * geo.kw <= 16:
+    if (geo.c // geo.groups) * geo.kh * geo.kw <= 32:
         return "sample"
     if geo.ho * geo.wo <= 256:
         return "batch_last"
@@ -273,16 +273,15 @@ def max_pool(x: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """The maximum of each window (padding is −inf) and which offset u·kw + v held it:
     the first one in row-major order when several tie, as PyTorch."""
     xp = pad(x, geo.pads, value=-np.inf)
-    best = arg = None
-    for u, v, index in shifts(geo):
-        block = xp[index]
-        if best is None:
-            best, arg = block.copy(), np.zeros(block.shape, np.int32)
-        else:
-            better = block > best  # strictly greater: an equal later value keeps the first
-            np.copyto(best, block, where=better)
-            arg[better] = u * geo.kw + v
-    assert best is not None and arg is not None
+    offsets = list(shifts(geo))
+    best = xp[offsets[0][2]].copy()
+    for _, _, index in offsets[1:]:
+        np.maximum(best, xp[index], out=best)
+    # Which offset: walked backwards, so that of several equal maxima the first is written last.
+    arg = np.zeros(best.shape, np.int8 if geo.kh * geo.kw <= 127 else np.int32)
+    for u, v, index in reversed(offsets[1:]):
+        np.copyto(arg, u * geo.kw + v, where=xp[index] == best)
+    np.copyto(arg, 0, where=xp[offsets[0][2]] == best)
     return best, arg
 
 
@@ -290,7 +289,7 @@ def max_pool_scatter(g: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarra
     """Each window's gradient to the input position its maximum came from."""
     dxp = np.zeros((geo.n, geo.c, geo.hp, geo.wp), g.dtype)
     for u, v, index in shifts(geo):
-        dxp[index] += np.where(arg == u * geo.kw + v, g, 0)
+        dxp[index] += np.where(arg == u * geo.kw + v, g, 0)  # where, not a 0/1 product: 0·inf is NaN
     return unpad(dxp, geo.pads)
 
 
