@@ -204,7 +204,7 @@ def op_classes() -> Iterator[tuple[str, type]]:
         found = [
             cls
             for _, cls in inspect.getmembers(mod, inspect.isclass)
-            if issubclass(cls, Function) and cls is not Function and cls.__module__ == mod.__name__
+            if issubclass(cls, Function) and hasattr(cls, "forward") and cls.__module__ == mod.__name__
         ]
         for cls in sorted(found, key=lambda c: inspect.getsourcelines(c)[1]):
             yield info.name, cls
