@@ -12,6 +12,6 @@ one initializer. The `onnx` package is needed only when exporting
 
 from __future__ import annotations
 
-from .export import DEFAULT_OPSET, MIN_OPSET, export
+from .exporter import DEFAULT_OPSET, MIN_OPSET, export
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export"]
