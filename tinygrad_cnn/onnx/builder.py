@@ -13,7 +13,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 
 # A mapper writes the nodes for one op and returns the name of its result, or
 # (name, batch axis) when the op moves the batch axis (see `Builder.batch`).

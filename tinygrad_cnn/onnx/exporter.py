@@ -70,7 +70,7 @@ def trace(model_or_fn: Callable[..., Any], inputs: list[Tensor]) -> tuple[list[T
     A Module runs in eval mode (Dropout off, BatchNorm on its running statistics) and is
     put back in the mode it was in.
     """
-    from ..tensor import grad_mode
+    from ..grad_mode import grad_mode
 
     traced = []
     for x in inputs:

@@ -19,7 +19,8 @@ from ..ops import elementwise as E
 from ..ops import loss as L
 from ..ops import matmul as M
 from ..ops import shape as S
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 from .builder import Builder, Mapper
 
 INT64_MIN = int(np.iinfo(np.int64).min)  # a Slice end "before index 0" for negative steps
