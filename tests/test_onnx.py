@@ -4,6 +4,7 @@ outputs (float32, to 1e-5)."""
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 import subprocess
 import sys
@@ -109,6 +110,9 @@ def test_every_mapped_op(tmp_path):
     x = Tensor(np.random.default_rng(2).normal(size=(2, 3, 6, 6)).astype(np.float32))
     proto, worst = check_export(every_op, x, tmp_path)
     _, outs = trace(every_op, [x])
+    if CONV_COMPLETE:  # their ops are run through onnxruntime by test_lenet5_and_the_complete_convolution
+        outs += trace(lenet5, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]
+        outs += trace(complete_conv, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]
     used = {type(t._ctx) for t in toposort(outs) if t._ctx is not None}
     assert set(onnx_ops.OPS) <= used, set(onnx_ops.OPS) - used
     types = set(op_types(proto))
@@ -118,10 +122,13 @@ def test_every_mapped_op(tmp_path):
 
 def test_every_op_class_is_mapped_or_listed():
     """An op added to the library without an export mapping is a decision, not an accident."""
-    not_exported = {"BinaryCrossEntropy"}  # losses: training only; export the model, not its loss
+    not_exported = {
+        "BinaryCrossEntropy",  # losses are for training: export the model, not its loss
+        "MaxUnpool2d", "MaxPoolSelect",  # only in recorded backward graphs of max_pool2d
+    }
     classes = set()
-    for module in ("elementwise", "shape", "matmul", "conv", "loss"):
-        mod = importlib.import_module(f"tinygrad_cnn.ops.{module}")
+    for info in pkgutil.iter_modules(tc.ops.__path__):
+        mod = importlib.import_module(f"tinygrad_cnn.ops.{info.name}")
         classes |= {c for c in vars(mod).values() if isinstance(c, type) and issubclass(c, tc.Function)
                     and c is not tc.Function}
     missing = {c.__name__ for c in classes if c not in onnx_ops.OPS} - not_exported
@@ -316,3 +323,45 @@ def test_example_script(tmp_path):
     assert out.returncode == 0, out.stderr
     diffs = [float(m) for m in re.findall(r"largest difference ([0-9.eE+-]+)", out.stdout)]
     assert diffs and max(diffs) < ATOL, out.stdout
+
+CONV_COMPLETE = all(hasattr(tc, f) for f in ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d"))
+
+
+def _param(*shape: int, scale: float = 0.3) -> Tensor:
+    return Tensor((_rng.normal(size=shape) * scale).astype(np.float32), requires_grad=True)
+
+
+C1, B1, C2, B2 = _param(6, 1, 5, 5), _param(6), _param(16, 6, 5, 5, scale=0.1), _param(16)
+F1, G1, F2, G2 = _param(120, 400, scale=0.05), _param(120), _param(84, 120, scale=0.1), _param(84)
+F3, G3 = _param(10, 84, scale=0.1), _param(10)
+GROUPED, UP = _param(8, 3, 3, 3, scale=0.2), _param(6, 2, 3, 3, scale=0.2)
+
+
+def lenet5(x: Tensor) -> Tensor:
+    """LeNet-5 on (N, 1, 28, 28): padded conv, max and average pooling, three linear layers."""
+    h = tc.max_pool2d(tc.conv2d(x, C1, B1, padding=2).relu(), 2)  # (N, 6, 14, 14)
+    h = tc.avg_pool2d(tc.conv2d(h, C2, B2).tanh(), 2, stride=2)  # (N, 16, 5, 5)
+    h = h.reshape(h.shape[0], 400)
+    logits = ((h @ F1.T + G1).relu() @ F2.T + G2).relu() @ F3.T + G3
+    return tc.log_softmax(logits, axis=1)
+
+
+def complete_conv(x: Tensor) -> tuple[Tensor, ...]:
+    """Stride, asymmetric padding, dilation, groups, a transposed conv, padded pooling."""
+    h = tc.conv2d(x, C1, None, stride=2, padding=(1, 2), dilation=(1, 2))
+    side = tc.conv2d(h, GROUPED, None, stride=1, padding=1, groups=2)  # 6 -> 8 channels in 2 groups
+    back = tc.conv_transpose2d(h, UP, None, stride=2, padding=1, output_padding=1)
+    pooled = tc.max_pool2d(h, 3, stride=2, padding=1) + tc.avg_pool2d(h, 3, stride=2, padding=1)
+    return side.sigmoid(), back, pooled, tc.correlate2d(x, C1, padding=1, stride=(2, 1))
+
+
+@pytest.mark.skipif(not CONV_COMPLETE, reason="conv2d, conv_transpose2d and pooling are not in this version")
+def test_lenet5_and_the_complete_convolution(tmp_path):
+    x = Tensor(np.random.default_rng(12).random((3, 1, 28, 28)).astype(np.float32))
+    proto, worst = check_export(lenet5, x, tmp_path)
+    assert {"Conv", "MaxPool", "AveragePool", "Gemm", "LogSoftmax"} <= set(op_types(proto)) and worst < ATOL
+    proto, worst = check_export(complete_conv, x, tmp_path)
+    assert {"Conv", "ConvTranspose", "MaxPool", "AveragePool"} <= set(op_types(proto)) and worst < ATOL
+    path = tmp_path / "lenet.onnx"
+    tc.onnx.export(lenet5, Tensor(x.data[:2]), path, dynamic_batch=True)
+    np.testing.assert_allclose(run_onnx(path, {"input": x.data})[0], lenet5(x).data, rtol=0, atol=ATOL)

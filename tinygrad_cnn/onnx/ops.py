@@ -10,6 +10,8 @@ layer's bias (`Conv` with its `B` input).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from typing import Any, Callable
 
 import numpy as np
@@ -197,21 +199,34 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
 
 
+def _conv_pads(fn: Function, kh: int, kw: int, dh: int, dw: int) -> list[int]:
+    """ONNX pads [top, left, bottom, right] of a correlation: its `padding` (top, bottom,
+    left, right) when it has one, else what its `mode` implies (full: dilation·(k − 1))."""
+    padding = getattr(fn, "padding", None)
+    if padding is not None and np.ndim(padding) == 1 and len(padding) == 4:
+        top, bottom, left, right = (int(p) for p in padding)
+        return [top, left, bottom, right]
+    if getattr(fn, "mode", "valid") == "full":
+        return [dh * (kh - 1), dw * (kw - 1)] * 2
+    return [0, 0, 0, 0]
+
+
+def _as_4d(b: Builder, name: str, t: Tensor) -> str:
+    """(H, W) -> (1, 1, H, W), (C, H, W) -> (1, C, H, W): Conv and pooling take batches of images."""
+    if t.ndim == 2:
+        return b.node("Reshape", [name, b.ints((1, 1) + t.shape)])
+    if t.ndim == 3:
+        return b.node("Unsqueeze", [name, b.ints([0], "axes")])
+    return name
+
+
 def _conv(b: Builder, fn: Function, out: Tensor, bias: str | None = None) -> str:
-    """correlate2d / convolve2d: Conv on (N, C, H, W) with the kernel (C_out, C_in, kh, kw);
+    """correlate2d / convolve2d / conv2d: Conv on (N, C, H, W) with the kernel (C_out, C_in, kh, kw);
     a convolution's kernel is rotated by 180° (folded into the initializer when constant)."""
     x, k = fn.parents
     kh, kw = k.shape[-2:]
     dh, dw = _pair(getattr(fn, "dilation", 1))
-    if fn.mode == "full":  # full = valid on the input padded by dilation·(kernel − 1)
-        ph, pw = dh * (kh - 1), dw * (kw - 1)
-    else:
-        ph, pw = _pair(getattr(fn, "padding", 0) or 0)
-    xn = b.input(x, out)
-    if x.ndim == 2:
-        xn = b.node("Reshape", [xn, b.ints((1, 1) + x.shape)])
-    elif x.ndim == 3:
-        xn = b.node("Unsqueeze", [xn, b.ints([0], "axes")])
+    xn = _as_4d(b, b.input(x, out), x)
     k4 = (1, 1, kh, kw) if k.ndim == 2 else k.shape
     if b.is_const(k):
         if fn.flip or k.ndim == 2 or k.dtype != out.dtype:
@@ -227,13 +242,43 @@ def _conv(b: Builder, fn: Function, out: Tensor, bias: str | None = None) -> str
             kn = _flip_nodes(b, kn, [2, 3])
     attrs = dict(
         kernel_shape=[kh, kw],
-        pads=[ph, pw, ph, pw],
+        pads=_conv_pads(fn, kh, kw, dh, dw),
         strides=list(_pair(getattr(fn, "stride", 1))),
         dilations=[dh, dw],
         group=int(getattr(fn, "groups", 1)),
     )
     y = b.node("Conv", [xn, kn] + ([bias] if bias is not None else []), **attrs)
     return y if x.ndim == 4 else b.node("Reshape", [y, b.ints(out.shape)])
+
+
+def _conv_transpose(b: Builder, fn: Function, out: Tensor) -> str:
+    """conv_transpose2d: ConvTranspose, the kernel (C_in, C_out // groups, kh, kw) as PyTorch's."""
+    x, k = fn.parents
+    top, bottom, left, right = (int(p) for p in fn.padding)
+    y = b.node(
+        "ConvTranspose",
+        [_as_4d(b, b.input(x, out), x), b.input(k, out)],
+        kernel_shape=list(k.shape[-2:]),
+        pads=[top, left, bottom, right],
+        strides=list(_pair(fn.stride)),
+        dilations=list(_pair(fn.dilation)),
+        output_padding=list(_pair(fn.output_padding)),
+        group=int(fn.groups),
+    )
+    return y if x.ndim == 4 else b.node("Reshape", [y, b.ints(out.shape)])
+
+
+def _pool(op_type: str, **extra: int) -> Mapper:
+    """max_pool2d / avg_pool2d: options kernel_size, stride, padding (pairs; the padding on both sides)."""
+
+    def write(b: Builder, fn: Function, out: Tensor) -> str:
+        (x,) = fn.parents
+        ph, pw = _pair(fn.padding)
+        y = b.node(op_type, [_as_4d(b, b.input(x, out), x)], kernel_shape=list(_pair(fn.kernel_size)),
+                   strides=list(_pair(fn.stride)), pads=[ph, pw, ph, pw], **extra)
+        return y if x.ndim == 4 else b.node("Reshape", [y, b.ints(out.shape)])
+
+    return write
 
 
 def _fuse_conv_bias(b: Builder, t: Tensor) -> Mapper | None:
@@ -257,7 +302,19 @@ def _fuse_conv_bias(b: Builder, t: Tensor) -> Mapper | None:
     return None
 
 
-CONVS = (C.Correlate2d, C.Convolve2d)
+# Ops of the complete convolution (conv2d, conv_transpose2d, pooling), mapped where this
+# version of the library has them.
+_pool_module = importlib.import_module("..ops.pool", __package__) if importlib.util.find_spec(
+    "tinygrad_cnn.ops.pool") is not None else None
+_OPTIONAL: list[tuple[Any, str, Mapper]] = [
+    (C, "Conv2d", _conv),
+    (C, "ConvTranspose2d", _conv_transpose),
+    (_pool_module, "MaxPool2d", _pool("MaxPool")),
+    (_pool_module, "AvgPool2d", _pool("AveragePool", count_include_pad=1)),  # the padding counts, as PyTorch
+]
+CONVS = (C.Correlate2d, C.Convolve2d) + tuple(
+    getattr(C, name) for name in ("Conv2d",) if hasattr(C, name)
+)
 
 # Function class -> the function writing its ONNX nodes. An op missing here raises a
 # ValueError naming it and where it was created.
@@ -286,6 +343,7 @@ OPS: dict[type[Function], Mapper] = {
     C.Correlate2d: _conv,
     C.Convolve2d: _conv,
 }
+OPS.update({getattr(m, name): mapper for m, name, mapper in _OPTIONAL if getattr(m, name, None) is not None})
 
 # Patterns tried on every op before OPS, in this order: (builder, tensor) -> a mapper
 # for the fused node (having marked the ops it absorbs as skipped), or None.
