@@ -43,6 +43,15 @@ def _binary(op_type: str) -> Mapper:
     return write
 
 
+def _with_constant(op_type: str) -> Mapper:
+    """x + c, c · x: the number an op carries as its option becomes a scalar initializer."""
+    def write(b: Builder, fn: Function, out: Tensor) -> str:
+        c = b.constant(np.asarray(fn.c, dtype=out.dtype), "c")
+        return b.node(op_type, [b.input(fn.parents[0], out), c])
+
+    return write
+
+
 def _pow(b: Builder, fn: Function, out: Tensor) -> str:
     exponent = b.constant(np.asarray(fn.c, dtype=out.dtype), "exponent")
     return b.node("Pow", [b.input(fn.parents[0], out), exponent])
@@ -322,6 +331,8 @@ OPS: dict[type[Function], Mapper] = {
     E.Add: _binary("Add"),
     E.Sub: _binary("Sub"),
     E.Mul: _binary("Mul"),
+    E.AddConstant: _with_constant("Add"),
+    E.MulConstant: _with_constant("Mul"),
     E.Div: _binary("Div"),
     E.Pow: _pow,
     E.Neg: _unary("Neg"),
