@@ -424,14 +424,17 @@ class _Drawing:
             else:
                 children.setdefault(id(parent), []).append(s)
 
+        def order(ss: list[Any]) -> list[Any]:
+            return sorted(ss, key=lambda s: getattr(s, "call", 0))  # the order the calls were made
+
         def make(s: Any) -> graphviz.Digraph:
             sub = graphviz.Digraph(name=f"cluster_{getattr(s, 'call', id(s))}")
             sub.attr(label=scope_title(s), style="rounded,dashed", color="#7b5aa6", fontcolor="#5b3a86",
                      fontsize="11", labeljust="l")
             for nid, attrs in places.get(id(s), []):
                 sub.node(nid, **attrs)
-            for c in children.get(id(s), []):
+            for c in order(children.get(id(s), [])):
                 sub.subgraph(make(c))
             return sub
 
-        return [make(s) for s in tops]
+        return [make(s) for s in order(tops)]

@@ -1,0 +1,394 @@
+"""Drawings of networks: module boxes and clusters, parameter names, composite steps.
+
+The `scoped` fixture makes sure every Function records `fn.scope` and every
+`Module.__call__` opens a scope named after the module's attribute in its parent: it
+uses the library's own `tc.scope` and `Module.__call__` when they do this already, and
+otherwise patches in a minimal stand-in with the same record (`.name`, `.path`,
+`.module`, `.parent`, `.call`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import nn, viz
+from tinygrad_cnn.tensor import Function
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+import draw_lenet  # noqa: E402
+
+
+@dataclass(eq=False)
+class StandInScope:
+    name: str
+    path: str
+    module: Any
+    parent: "StandInScope | None"
+    call: int
+
+
+def _records_scopes(scope: Any) -> bool:
+    x = tc.Tensor([1.0], requires_grad=True)
+    with scope("probe"):
+        y = x * 2
+    return getattr(y._ctx, "scope", None) is not None
+
+
+def _modules_open_scopes() -> bool:
+    x = tc.Tensor([1.0], requires_grad=True)
+    y = nn.Sequential(nn.ReLU())(x)
+    s = getattr(y._ctx, "scope", None)
+    return s is not None and getattr(s, "name", None) == "0"
+
+
+def scopes(monkeypatch: Any) -> Any:
+    real = getattr(tc, "scope", None)
+    if real is not None and _records_scopes(real):
+        scope, current = real, None
+    else:
+        stack: list[StandInScope] = []
+        counter = itertools.count()
+
+        @contextlib.contextmanager
+        def scope(name: str, module: Any = None) -> Iterator[StandInScope]:
+            parent = stack[-1] if stack else None
+            path = ".".join(p for p in ((parent.path if parent else ""), name) if p)
+            s = StandInScope(name, path, module, parent, next(counter))
+            stack.append(s)
+            try:
+                yield s
+            finally:
+                stack.pop()
+
+        def current() -> StandInScope | None:
+            return stack[-1] if stack else None
+
+        original = Function.__dict__["apply"].__func__
+
+        def apply(cls: type, *inputs: Any, **options: Any) -> Any:
+            out = original(cls, *inputs, **options)
+            if out._ctx is not None:
+                out._ctx.scope = current()
+            return out
+
+        monkeypatch.setattr(Function, "apply", classmethod(apply))
+        monkeypatch.setattr(tc, "scope", scope, raising=False)
+    _patch_modules(monkeypatch, scope)
+    return scope
+
+
+def _patch_modules(monkeypatch: Any, scope: Any) -> None:
+    """Module.__call__ opens `scope(<attribute name in the parent>, module=self)`."""
+    if _modules_open_scopes():
+        return
+    calls: list[Any] = []
+
+    def call(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+        parent = calls[-1] if calls else None
+        name = ""
+        if parent is not None:
+            name = next((n for n, c in parent.named_children() if c is self), "")
+        calls.append(self)
+        try:
+            with scope(name, module=self):
+                return self.forward(*args, **kwargs)
+        finally:
+            calls.pop()
+
+    monkeypatch.setattr(nn.Module, "__call__", call)
+
+
+@pytest.fixture
+def scoped(monkeypatch: pytest.MonkeyPatch) -> Any:
+    return scopes(monkeypatch)
+
+
+# ----- reading DOT text -------------------------------------------------------------
+NODE_LINE = re.compile(r"^\s*(\w+) \[(.*)\]$", re.M)
+EDGE_LINE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", re.M)
+
+
+def nodes(src: str) -> dict[str, str]:
+    """node id -> its attribute text (the legend and the graph defaults left out)."""
+    return {nid: attrs for nid, attrs in NODE_LINE.findall(src) if nid not in ("node", "edge", "graph", "legend")}
+
+
+def title(attrs: str) -> str:
+    return re.search(r"<B>(.*?)</B>", attrs).group(1)
+
+
+def titled(src: str, name: str) -> str:
+    """The id of the one node whose bold title is `name`."""
+    found = [nid for nid, attrs in nodes(src).items() if title(attrs) == name]
+    assert len(found) == 1, f"expected one node titled {name!r}, found {found}"
+    return found[0]
+
+
+def edges(src: str) -> list[tuple[str, str, str]]:
+    """(source id, target id, label) of every edge."""
+    out = []
+    for a, b, attrs in EDGE_LINE.findall(src):
+        m = re.search(r'label=(?:"([^"]*)"|(\S+))', attrs or "")
+        out.append((a, b, (m.group(1) or m.group(2)) if m else ""))
+    return out
+
+
+def kinds(src: str) -> dict[str, int]:
+    found = {"tensor": 0, "op": 0, "module": 0}
+    for nid in nodes(src):
+        found["tensor" if nid.startswith("t") else "op" if nid.startswith("op") else "module"] += 1
+    return found
+
+
+def op_titles(src: str) -> list[str]:
+    return sorted(title(a) for nid, a in nodes(src).items() if nid.startswith("op"))
+
+
+def cluster_of(src: str, nid: str) -> list[str]:
+    """Labels of the clusters around node `nid`, outermost first."""
+    stack: list[str] = []
+    for line in src.splitlines():
+        s = line.strip()
+        if s.startswith("subgraph cluster_"):
+            stack.append("")
+        elif stack and stack[-1] == "" and (m := re.search(r'\blabel=(?:"([^"]*)"|(\S+))', s)):
+            stack[-1] = m.group(1) or m.group(2)
+        elif s == "}" and stack:
+            stack.pop()
+        elif re.match(rf"^{nid} \[", s):
+            return list(stack)
+    raise AssertionError(f"node {nid} not found")
+
+
+# ----- networks ---------------------------------------------------------------------
+X = np.array([[1, 6, 2], [5, 3, 1], [7, 0, 4]], dtype=float)
+K = np.array([[1, 2], [-1, 0]], dtype=float)
+T = np.array([[1, 0], [0, 1]], dtype=float)
+
+
+def seed_network() -> tuple[nn.Module, tc.Tensor]:
+    """The seed's layer as modules: Y = B + X ⋆ K (one channel), P = σ(Y), E = BCE(P, T)."""
+    model = nn.Sequential(nn.Conv2d(1, 1, 2, dtype=np.float64), nn.Sigmoid())
+    model[0].weight.data[...] = K
+    model[0].bias.data[...] = -1.0
+    x = tc.Tensor(X.reshape(1, 1, 3, 3), name="X")
+    e = tc.binary_cross_entropy(model(x), T.reshape(1, 1, 2, 2))
+    e.name = "E"
+    e.backward()
+    return model, e
+
+
+def test_seed_network_as_module_boxes(scoped: Any):
+    model, e = seed_network()
+    src = tc.draw_graph(e, group="modules").source
+    assert kinds(src) == {"tensor": 3, "op": 1, "module": 2}  # X, T, E; the loss; two layers
+    conv, sig = titled(src, "0"), titled(src, "1")
+    assert "Conv2d" in nodes(src)[conv] and "Sigmoid" in nodes(src)[sig]
+    assert "(1, 1, 3, 3) → (1, 1, 2, 2)" in nodes(src)[conv]
+    assert "5 parameters" in nodes(src)[conv]  # 2×2 kernel and one bias
+    assert "Y = B + X ⋆ K" in nodes(src)[conv] and "Y = σ(X)" in nodes(src)[sig]
+    assert "parameters" not in nodes(src)[sig]
+    loss = titled(src, "binary_cross_entropy")
+    x, E = titled(src, "X"), titled(src, "E")
+    assert set(edges(src)) == {
+        (x, conv, "(1, 1, 3, 3)"),
+        (conv, sig, "(1, 1, 2, 2)"),
+        (sig, loss, "P (1, 1, 2, 2)"),  # the loss formula's letter, and the shape
+        (titled(src, "constant"), loss, "T"),
+        (loss, E, ""),
+    }
+
+
+def test_seed_network_ops_in_clusters(scoped: Any):
+    model, e = seed_network()
+    src = tc.draw_graph(e).source
+    assert src.count("subgraph cluster_") == 3  # the Sequential, its conv and its sigmoid
+    assert cluster_of(src, _op(src, "correlate2d")) == ["Sequential", "0 · Conv2d"]
+    assert cluster_of(src, _op(src, "sigmoid")) == ["Sequential", "1 · Sigmoid"]
+    assert cluster_of(src, titled(src, "0.weight")) == ["Sequential", "0 · Conv2d"]
+    assert cluster_of(src, _op(src, "binary_cross_entropy")) == []  # the loss is outside the model
+    assert op_titles(src) == ["add bias", "binary_cross_entropy", "correlate2d", "sigmoid"]
+    # the seed's numbers still show: Y = X ⋆ K − 1
+    assert re.findall(r'<FONT COLOR="#000000">([^<]*)</FONT>', nodes(src)["t" + _op(src, "correlate2d")[2:]]) == ["8", "7", "4", "5"]
+
+
+def _op(src: str, name: str) -> str:
+    found = [nid for nid, a in nodes(src).items() if nid.startswith("op") and title(a) == name]
+    assert len(found) == 1, (name, found)
+    return found[0]
+
+
+def test_parameters_are_named_by_their_path(scoped: Any):
+    e, model = draw_lenet.lenet_loss(n=2)
+    src = tc.draw_graph(e, show_data=False, show_grad=False).source
+    titles = [title(a) for a in nodes(src).values()]
+    names = [name for name, _ in model.named_parameters()]
+    assert len(names) == 10
+    for name in names:
+        assert titles.count(name) == 1, name
+    assert "weight" not in titles and "bias" not in titles
+
+
+def test_a_name_the_user_gave_is_kept(scoped: Any):
+    layer = nn.Linear(3, 2, dtype=np.float64)
+    layer.weight.name = "W"
+    e = layer(tc.Tensor(np.ones((1, 3)))).sum()
+    src = tc.draw_graph(e).source
+    assert titled(src, "W") and titled(src, "bias")  # the root module's own parameters: no path
+    wrapped = nn.Sequential(layer)
+    src = tc.draw_graph(wrapped(tc.Tensor(np.ones((1, 3)))).sum()).source
+    assert titled(src, "W") and titled(src, "0.bias")
+
+
+def test_two_calls_of_one_module_are_two_boxes(scoped: Any):
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(2, 2, dtype=np.float64)
+
+        def named_children(self) -> list[tuple[str, nn.Module]]:
+            return [("fc", self.fc)]
+
+        def forward(self, x: tc.Tensor) -> tc.Tensor:
+            return self.fc(self.fc(x).relu())
+
+    e = Twice()(tc.Tensor(np.ones((1, 2)), name="x")).sum()
+    src = tc.draw_graph(e, group="modules").source
+    boxes = [nid for nid in nodes(src) if nid.startswith("m")]
+    assert len(boxes) == 2 and all(title(nodes(src)[b]) == "fc" for b in boxes)
+    assert op_titles(src) == ["relu", "sum"]  # the root's own ops are drawn as ops
+    ops_src = tc.draw_graph(e).source
+    assert op_titles(ops_src).count("linear") == 2
+    assert len([t for t in (title(a) for a in nodes(ops_src).values()) if t == "fc.weight"]) == 1  # one shared leaf
+
+
+def lenet_shapes(model: nn.Module, x: np.ndarray) -> list[tuple[int, ...]]:
+    """The shape after each layer, computed layer by layer (no drawing involved)."""
+    shapes = [x.shape]
+    t = tc.Tensor(x)
+    for layer in list(model.features) + list(model.classifier):
+        t = layer(t)
+        shapes.append(t.shape)
+    return shapes
+
+
+def test_lenet_at_module_level(scoped: Any):
+    e, model = draw_lenet.lenet_loss(n=2)
+    src = tc.draw_graph(e, group="modules", depth=2, legend=False).source
+    layers = list(model.features) + list(model.classifier)
+    assert kinds(src) == {"tensor": 2, "op": 1, "module": len(layers)}  # images, E; cross-entropy
+    assert sum(kinds(src).values()) <= 15
+    shapes = lenet_shapes(model, draw_lenet.digits(2)[0])
+    box_ids = []
+    for i, layer in enumerate(layers):
+        path = f"features.{i}" if i < len(model.features) else f"classifier.{i - len(model.features)}"
+        nid = titled(src, path)
+        box_ids.append(nid)
+        attrs = nodes(src)[nid]
+        assert type(layer).__name__ in attrs
+        assert f"{shapes[i]} → {shapes[i + 1]}" in attrs
+        n = sum(p.size for p in layer.parameters())
+        assert (f"{n:,} parameters" in attrs) == (n > 0)
+        assert viz.MODULE_FORMULAS[type(layer).__name__] in attrs
+    found = edges(src)
+    for i in range(len(layers) - 1):  # a chain of boxes, each edge labelled with the shape between
+        assert (box_ids[i], box_ids[i + 1], str(shapes[i + 1])) in found
+    assert (titled(src, "images"), box_ids[0], str(shapes[0])) in found
+    assert (box_ids[-1], titled(src, "cross_entropy"), f"Z {shapes[-1]}") in found
+
+
+def test_depth_one_boxes_the_two_halves(scoped: Any):
+    e, model = draw_lenet.lenet_loss(n=2)
+    src = tc.draw_graph(e, group="modules", depth=1).source
+    assert kinds(src)["module"] == 2
+    for half in ("features", "classifier"):
+        attrs = nodes(src)[titled(src, half)]
+        assert "Sequential" in attrs
+        assert f"{sum(p.size for p in getattr(model, half).parameters()):,} parameters" in attrs
+    assert (titled(src, "features"), titled(src, "classifier"), str(model.features(tc.Tensor(draw_lenet.digits(2)[0])).shape)) in edges(src)
+
+
+def test_a_formula_attribute_and_a_plain_scope(scoped: Any):
+    class Square(nn.Module):
+        formula = "Y = X²"
+
+        def forward(self, x: tc.Tensor) -> tc.Tensor:
+            return x * x
+
+    x = tc.Tensor(np.arange(3.0), requires_grad=True, name="x")
+    y = nn.Sequential(Square())(x)
+    with tc.scope("head"):
+        e = (y * 2).sum()
+    src = tc.draw_graph(e, group="modules").source
+    assert "Y = X²" in nodes(src)[titled(src, "0")]
+    head = nodes(src)[titled(src, "head")]
+    assert "scope" in head and "(3,) → ()" in head
+    assert kinds(src) == {"tensor": 2, "op": 0, "module": 2}
+
+
+# ----- composite steps --------------------------------------------------------------
+
+
+def test_cross_entropy_is_one_node_unless_expanded():
+    z = tc.Tensor(np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 3.0]]), requires_grad=True, name="Z")
+    e = tc.cross_entropy(z, np.array([1, 2]))
+    e.backward()
+    src = tc.draw_graph(e).source
+    assert op_titles(src) == ["cross_entropy"]
+    assert kinds(src) == {"tensor": 2, "op": 1, "module": 0}  # no one-hot matrix, no divisor
+    op = nodes(src)[_op(src, "cross_entropy")]
+    assert "(5 ops)" in op and "E = −(1/N) Σ_n log softmax(Z)_n,y_n" in op and "dE/dZ = (softmax(Z) − onehot(y)) / N" in op
+    assert (titled(src, "Z"), _op(src, "cross_entropy"), "Z") in edges(src)
+    full = tc.draw_graph(e, expand=True).source
+    assert op_titles(full) == sorted(["log_softmax", "mul", "sum", "neg", "div"])
+    assert kinds(full)["tensor"] == 2 + 4 + 2  # Z, E, four intermediates, one-hot and divisor
+
+
+def test_bias_add_and_linear_are_one_node_each():
+    x = tc.Tensor(np.ones((1, 1, 3, 3)), name="x")
+    conv = nn.Conv2d(1, 2, 2, dtype=np.float64)
+    fc = nn.Linear(8, 1, dtype=np.float64)
+    e = fc(conv(x).reshape(1, 8)).sum()
+    src = tc.draw_graph(e).source
+    assert op_titles(src) == ["add bias", "correlate2d", "linear", "reshape", "sum"]
+    bias = nodes(src)[_op(src, "add bias")]
+    assert "Y = X + B" in bias and "dE/dB = Σ dE/dY over the broadcast axes" in bias
+    assert "Y = X Wᵀ + b" in nodes(src)[_op(src, "linear")]
+    assert sorted(label for _, b, label in edges(src) if b == _op(src, "linear")) == ["W", "X", "b"]
+    assert op_titles(tc.draw_graph(e, expand=True).source) == sorted(
+        ["correlate2d", "reshape", "add", "reshape", "transpose", "matmul", "add", "sum"])
+
+
+def test_mean_is_one_node_but_a_sum_over_another_count_is_not():
+    x = tc.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="x")
+    assert op_titles(tc.draw_graph(x.mean(axis=1)).source) == ["mean"]
+    assert op_titles(tc.draw_graph(x.mean(axis=1), expand=True).source) == ["div", "sum"]
+    assert op_titles(tc.draw_graph(x.sum(axis=1) / 2).source) == ["div", "sum"]
+
+
+def test_a_named_or_shared_intermediate_keeps_its_ops():
+    x = tc.Tensor(np.arange(6.0), requires_grad=True, name="x")
+    s = x.sum()
+    s.name = "total"
+    assert op_titles(tc.draw_graph(s / 6).source) == ["div", "sum"]
+    t = x.sum()
+    assert op_titles(tc.draw_graph(t / 6 + t).source) == ["add", "div", "sum"]
+
+
+def test_every_pattern_is_documented():
+    """The patterns live in one table; each states a forward and one gradient per input."""
+    for p in viz.PATTERNS:
+        assert p.formulas[0].startswith(("Y =", "E =")), p.name
+        assert len(p.formulas) == 1 + 1 + len(p.side_roles), p.name
+    assert "cross_entropy" in (viz.patterns.__doc__ or "")
