@@ -54,11 +54,7 @@ def roles(fn: Function) -> list[str]:
 
 def options(fn: Function) -> str:
     """The op's non-tensor options (mode, axis, exponent, ...) as `k=v` text."""
-    declared = getattr(type(fn), "options", None)
-    if isinstance(declared, tuple) and declared:
-        items = [(k, getattr(fn, k, None)) for k in declared]
-    else:
-        items = list(getattr(fn, "__dict__", {}).items())
+    items = [(k, getattr(fn, k, None)) for k in getattr(type(fn), "options", ())]  # what the op declares
     parts = []
     for key, value in items:
         if key.startswith("_") or isinstance(value, np.ndarray):
