@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -68,7 +69,14 @@ class LeNet5(nn.Module):
 
 
 def digits(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n real 8×8 digits from scikit-learn's set, scaled into 28×28 images in [0, 1]."""
+    """n real 28×28 digits in [0, 1]: MNIST's bundled sample when the library has it, else
+    scikit-learn's 8×8 digits scaled up (each pixel 3×3) and padded to 28×28."""
+    if hasattr(tc.data, "load_mnist_sample"):
+        try:
+            X, y = tc.data.load_mnist_sample()
+            return np.asarray(X[:n], dtype=np.float32), np.asarray(y[:n], dtype=np.int64)
+        except ImportError:
+            pass
     X, y = tc.data.load_digits()
     images = X[:n].reshape(n, 1, 8, 8)
     big = np.kron(images, np.ones((1, 1, 3, 3)))  # 24×24
@@ -105,8 +113,11 @@ def main() -> None:
           f"{sum(p.size for p in model.parameters()):,} parameters, E = {E.item():.4f}")
     modules = tc.draw_graph(E, group="modules", depth=2, rankdir="TB", legend=False)
     path = viz.render(modules, args.out_dir / "lenet_modules.svg")
-    print(f"wrote {path}: {modules.source.count('fillcolor')} nodes, %.0f × %.0f px" % svg_size(path))
-    ops = tc.draw_graph(E, show_data=False, rankdir="TB")
+    boxes = len(re.findall(r"^\s*m\d+ \[", modules.source, re.M))
+    others = len(re.findall(r"^\s*(?:t|op)\d+ \[", modules.source, re.M))
+    print(f"wrote {path}: {boxes} module boxes + {others} other nodes, %.0f × %.0f px" % svg_size(path))
+    # values and gradients summarized on the nodes (max_side=2); every value is in the tooltips
+    ops = tc.draw_graph(E, show_data=False, max_side=2, rankdir="TB")
     path = viz.render(ops, args.out_dir / "lenet_ops.svg")
     print(f"wrote {path}: %.0f × %.0f px" % svg_size(path))
     print(f"wrote {viz.to_html(ops, html_dir / 'lenet_ops.html', title='LeNet-5, every op')}")

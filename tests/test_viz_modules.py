@@ -181,6 +181,8 @@ def test_parameters_are_named_by_their_path(scoped: Any):
     for name in names:
         assert titles.count(name) == 1, name
     assert "weight" not in titles and "bias" not in titles
+    with_grads = tc.draw_graph(e, show_data=False, max_side=1).source  # the gradient is labelled by the path too
+    assert "dE/dfeatures.0.weight" in with_grads and "dE/dclassifier.5.bias" in with_grads
 
 
 def test_a_name_the_user_gave_is_kept(scoped: Any):

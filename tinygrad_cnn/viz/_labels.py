@@ -101,8 +101,13 @@ def tensor_title(t: Tensor, name: str | None) -> str:
     return "parameter" if t.requires_grad else "constant"
 
 
+def grad_name(gtitle: str, title: str, named: bool) -> str:
+    """"dE/dconv1.weight" for a named tensor, "dE/d(relu)" for one titled by its op."""
+    return gtitle + (title if named else f"({title})")
+
+
 def tensor_label(
-    t: Tensor, title: str, fmt: Format, show_data: bool, show_grad: bool, gtitle: str, show_missing: bool
+    t: Tensor, title: str, named: bool, fmt: Format, show_data: bool, show_grad: bool, gtitle: str, show_missing: bool
 ) -> str:
     rows = [
         f"<TR><TD><B>{esc(title)}</B></TD></TR>",
@@ -111,7 +116,7 @@ def tensor_label(
     if show_data:
         rows.append(f"<TR><TD>{fmt.values(t.data, '#000000', '#ffffff')}</TD></TR>")
     if show_grad and t.requires_grad:
-        name = esc(gtitle + (t.name or f"({title})"))
+        name = esc(grad_name(gtitle, title, named))
         if t.grad is None and show_missing:
             rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="{GRAD}">{name}: not computed</FONT></TD></TR>')
         elif t.grad is not None:
@@ -129,7 +134,7 @@ def array_text(a: np.ndarray, precision: int) -> str:
 
 
 def tensor_tooltip(
-    t: Tensor, title: str, gtitle: str, precision: int, show_data: bool, show_grad: bool, show_missing: bool
+    t: Tensor, title: str, named: bool, gtitle: str, precision: int, show_data: bool, show_grad: bool, show_missing: bool
 ) -> str:
     """Name, shape, and (as the label's switches say) every value and gradient."""
     text = f"{title}  {t.shape} {t.dtype}"
@@ -137,7 +142,7 @@ def tensor_tooltip(
         text += f"\nvalues:\n{array_text(t.data, precision)}"
     if show_grad and t.requires_grad and (t.grad is not None or show_missing):
         grad = "not computed" if t.grad is None else "\n" + array_text(t.grad, precision)
-        text += f"\n{gtitle}{t.name or f'({title})'}: {grad}"
+        text += f"\n{grad_name(gtitle, title, named)}: {grad}"
     return text
 
 

@@ -333,13 +333,14 @@ class _Drawing:
                 title = model.title(t)
                 fill = (L.OUTPUT if t is model.root else L.INTERMEDIATE if t._ctx is not None
                         else L.PARAMETER if t.requires_grad else L.CONSTANT)
-                label = L.tensor_label(t, title, self.fmt, self.show_data, self.show_grad, self.gtitle, show_missing)
+                named = t.name is not None or id(t) in model.names
+                label = L.tensor_label(t, title, named, self.fmt, self.show_data, self.show_grad, self.gtitle, show_missing)
                 home = node.scope if node and not box else model.homes.get(id(t))
                 if box is not None:
                     home = box.scope.parent if getattr(box.scope, "parent", None) is not None else None
                 place(home, tid, {"label": f"<{label}>", "shape": "box", "style": "filled,rounded",
                                   "fillcolor": fill, "penwidth": "2" if t is model.root else "1",
-                                  "tooltip": L.tip(L.tensor_tooltip(t, title, self.gtitle, self.fmt.precision, self.show_data,
+                                  "tooltip": L.tip(L.tensor_tooltip(t, title, named, self.gtitle, self.fmt.precision, self.show_data,
                                                                      self.show_grad, show_missing))})
                 if node is not None:
                     edge(box.nid if box else "op" + tid[1:], tid, t, {})
