@@ -43,6 +43,9 @@ class Pattern:
     side: str = "constant"  # what the other inputs may be: "constant" or "any"
     head_role: str = "X"  # edge label of the chain's input
     side_roles: tuple[str, ...] = ()  # edge labels of the drawn side inputs, in forward order
+    # formulas that replace `formulas` when the chain's last op has an option value, as an
+    # op's `variants`: {("reduction", "sum"): (...)}
+    variants: dict[tuple[str, object], tuple[str, ...]] = field(default_factory=dict, compare=False)
     check: Callable[[list[Function]], bool] | None = field(default=None, compare=False)
 
 
@@ -73,7 +76,16 @@ PATTERNS: tuple[Pattern, ...] = (
         ("E = −Σ_n log softmax(Z)_n,y_n", "dE/dZ = softmax(Z) − onehot(y)"),
         head_role="Z",
     ),
-    Pattern("cross_entropy", _ops("log_softmax", "nll_loss"), CROSS_ENTROPY, head_role="Z"),
+    Pattern(
+        "cross_entropy",
+        _ops("log_softmax", "nll_loss"),
+        CROSS_ENTROPY,
+        head_role="Z",
+        variants={
+            ("reduction", "sum"): ("E = −Σ_n log softmax(Z)_n,y_n", "dE/dZ = softmax(Z) − onehot(y)"),
+            ("reduction", "none"): ("E_n = −log softmax(Z)_n,y_n", "dE/dZ_n = dE/dE_n · (softmax(Z_n) − onehot(y_n))"),
+        },
+    ),
     Pattern(
         "add bias",
         _ops("reshape", "add"),
@@ -125,6 +137,10 @@ class Composite:
         return self.pattern.name
 
     def applied_formulas(self) -> list[str]:
+        last = self.fns[-1]
+        for (option, value), lines in self.pattern.variants.items():
+            if getattr(last, option, None) == value:
+                return list(lines)
         return list(self.pattern.formulas)
 
 
