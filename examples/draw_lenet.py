@@ -13,8 +13,8 @@ parameter has a gradient to show.
 3. `lenet_ops.html`: the same drawing as a page with pan, zoom and search
    (`lenet_ops.html#find=classifier.1.weight`).
 
-Usage: python examples/draw_lenet.py [output_directory]   (default: docs/images; the page
-goes to docs/explore/ beside it). Needs Graphviz's `dot`.
+Usage: python examples/draw_lenet.py [output_directory]   (default: docs/images, and the
+page into docs/explore; with an output_directory, everything goes there). Needs Graphviz's `dot`.
 """
 
 from __future__ import annotations
@@ -104,9 +104,8 @@ def svg_size(path: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", nargs="?", type=Path, default=DOCS / "images", help="where the SVGs go")
-    parser.add_argument("--html-dir", type=Path, default=None, help="where the page goes (default: OUT_DIR/../explore)")
     args = parser.parse_args()
-    html_dir = args.html_dir or args.out_dir.parent / "explore"
+    html_dir = DOCS / "explore" if args.out_dir == DOCS / "images" else args.out_dir
 
     E, model = lenet_loss()
     print(f"LeNet-5 ({'padded convolutions and pooling' if has_pooling() else 'without pooling'}): "
