@@ -165,3 +165,34 @@ def test_the_search_highlights_a_named_node(tmp_path: Path):
     assert 'data-ready="1"' in dom  # the script ran to its end
     assert 'data-hits="2"' in dom  # the op and the tensor it made (titled by the op)
     assert len(re.findall(r'class="node hit"', dom)) == 2 and 'class="node dim"' in dom
+
+
+# ----- the drawings on the visualization page ---------------------------------------
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+SIZE_NOTE = re.compile(r"\*(\w+\.svg): (\d+) × (\d+) px\*")
+
+
+def svg_pixels(path: Path) -> tuple[int, int]:
+    """Width and height in CSS pixels of an SVG drawn by dot (its sizes are in pt, 1 pt = 4/3 px)."""
+    root = ET.parse(path).getroot()
+    return tuple(round(float(root.get(k).removesuffix("pt")) * 4 / 3) for k in ("width", "height"))  # type: ignore[return-value]
+
+
+def test_the_page_states_each_drawings_measured_size():
+    page = (DOCS / "visualization.md").read_text(encoding="utf-8")
+    notes = {name: (int(w), int(h)) for name, w, h in SIZE_NOTE.findall(page)}
+    assert {"seed_graph.svg", "lenet_modules.svg", "lenet_ops.svg", "gradient_graph.svg"} <= set(notes)
+    for name, size in notes.items():
+        assert f"images/{name})" in page, f"{name} has a size note but is not shown"
+        assert svg_pixels(DOCS / "images" / name) == size, f"{name}: the page says {size}"
+    # the module-level LeNet is read at 100% zoom: narrower than the text column of a 1280 px page
+    assert notes["lenet_modules.svg"][0] <= 800
+
+
+def test_the_explorable_pages_are_on_the_site_and_linked():
+    page = (DOCS / "visualization.md").read_text(encoding="utf-8")
+    for name in ("lenet_ops.html", "gradient_graph.html"):
+        path = DOCS / "explore" / name
+        assert f"(explore/{name})" in page
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("<!DOCTYPE html>") and text.count("<svg") == 1
