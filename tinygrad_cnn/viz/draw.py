@@ -86,14 +86,14 @@ class Graph(graphviz.Digraph):
             raise RuntimeError(DOT_MISSING) from e
 
 
-def pipe_svg(graph: graphviz.Digraph) -> bytes:
+def _pipe_svg(graph: graphviz.Digraph) -> bytes:
     try:
         return graphviz.Digraph.pipe(graph, format="svg")
     except graphviz.ExecutableNotFound as e:
         raise RuntimeError(DOT_MISSING) from e
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
+def _write_atomic(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -113,7 +113,7 @@ def render(graph: graphviz.Digraph, path: str | Path, format: str | None = None)
         data = graphviz.Digraph.pipe(graph, format=fmt)
     except graphviz.ExecutableNotFound as e:
         raise RuntimeError(DOT_MISSING) from e
-    return write_atomic(path, data)
+    return _write_atomic(path, data)
 
 
 def draw_graph(
@@ -292,93 +292,97 @@ class _Drawing:
 
     # ----- Graphviz ---------------------------------------------------------------
     def emit(self, g: Graph, clusters: bool) -> None:
-        model = self.model
-        ids = {id(t): f"t{i}" for i, t in enumerate(self.kept)}
-        places: dict[int, list[tuple[str, dict[str, str]]]] = {}  # id(scope) or 0 -> node statements
-        scopes: dict[int, Any] = {}
-        show_missing = any(t.grad is not None for t in self.kept)
-        edges: list[tuple[str, str, dict[str, str]]] = []
-        seen_edges: set[tuple[str, str, int]] = set()
-
-        def place(scope: Any, nid: str, attrs: dict[str, str]) -> None:
-            key = id(scope) if (clusters and scope is not None) else 0
-            if key:
-                for s in chain_of(scope):
-                    scopes.setdefault(id(s), s)
-            places.setdefault(key, []).append((nid, attrs))
-
-        def edge(src: str, dst: str, t: Tensor, attrs: dict[str, str]) -> None:
-            if (src, dst, id(t)) not in seen_edges:
-                seen_edges.add((src, dst, id(t)))
-                edges.append((src, dst, attrs))
-
-        def source_of(t: Tensor) -> str:
-            if id(t) not in ids:
-                return self.more or ""
-            if self.drawn(t):
-                return ids[id(t)]
-            node = model.ops[id(t)]
-            box = self.box_of.get(id(node))
-            return box.nid if box else "op" + ids[id(t)][1:]
-
+        """Add every node (each into the cluster of its scope) and edge to `g`."""
+        self.ids = {id(t): f"t{i}" for i, t in enumerate(self.kept)}
+        self.clustered = clusters
+        self.places: dict[int, list[tuple[str, dict[str, str]]]] = {}  # id(scope), or 0 for none -> nodes
+        self.scopes: dict[int, Any] = {}
+        self.edges: list[tuple[str, str, dict[str, str]]] = []
+        self.seen_edges: set[tuple[str, str, int]] = set()
+        self.show_missing = any(t.grad is not None for t in self.kept)
         if self.more:
-            place(None, self.more, {"label": self.hidden_note, "shape": "box", "style": "dashed,filled",
-                                    "fillcolor": L.MORE, "color": "#888888"})
-
+            self._place(None, self.more, {"label": self.hidden_note, "shape": "box", "style": "dashed,filled",
+                                          "fillcolor": L.MORE, "color": "#888888"})
         for t in self.kept:
-            node = model.ops.get(id(t))
+            node = self.model.ops.get(id(t))
             box = self.box_of.get(id(node)) if node else None
             if self.drawn(t):
-                tid = ids[id(t)]
-                title = model.title(t)
-                fill = (L.OUTPUT if t is model.root else L.INTERMEDIATE if t._ctx is not None
-                        else L.PARAMETER if t.requires_grad else L.CONSTANT)
-                named = t.name is not None or id(t) in model.names
-                label = L.tensor_label(t, title, named, self.fmt, self.show_data, self.show_grad, self.gtitle, show_missing)
-                home = node.scope if node and not box else model.homes.get(id(t))
-                if box is not None:
-                    home = box.scope.parent if getattr(box.scope, "parent", None) is not None else None
-                place(home, tid, {"label": f"<{label}>", "shape": "box", "style": "filled,rounded",
-                                  "fillcolor": fill, "penwidth": "2" if t is model.root else "1",
-                                  "tooltip": L.tip(L.tensor_tooltip(t, title, named, self.gtitle, self.fmt.precision, self.show_data,
-                                                                     self.show_grad, show_missing))})
-                if node is not None:
-                    edge(box.nid if box else "op" + tid[1:], tid, t, {})
-            if node is None or box is not None:
-                continue
-            oid = "op" + ids[id(t)][1:]
-            lines, opts, chain = node.formulas(), node.options(), node.chain()
-            note = f"({len(chain)} ops)" if chain else ""
-            place(node.scope, oid, {"label": f"<{L.op_label(node.name, opts, lines, self.show_formulas, note)}>",
-                                    "shape": "box", "style": "filled", "fillcolor": L.OP, "color": "#4a6fa5",
-                                    "tooltip": L.tip(L.op_tooltip(node.name, opts, lines, chain))})
-            for p, role in node.inputs:  # one edge per input slot, so x*x shows two
-                src = source_of(p)
-                if id(p) not in ids:
-                    edges.append((src, oid, {"label": role, "style": "dashed"}))
-                elif self.drawn(p):
-                    edges.append((src, oid, {"label": role}))
-                else:
-                    edges.append((src, oid, {"label": f"{role} {p.shape}".strip()}))
-
+                self._tensor_node(t, node, box)
+            if node is not None and box is None:
+                self._op_node(t, node)
         for box in self.boxes.values():
-            place(getattr(box.scope, "parent", None), box.nid, self._box_attrs(box))
-            inside = {id(n.out) for n in box.nodes}
-            for node in box.nodes:
-                for p, _ in node.inputs:
-                    if id(p) in inside or id(p) in self.folded:
-                        continue
-                    edge(source_of(p), box.nid, p, {"label": str(p.shape)})
-
-        for key, statements in places.items():
-            if key == 0:
-                for nid, attrs in statements:
-                    g.node(nid, **attrs)
+            self._box_node(box)
+        for nid, attrs in self.places.get(0, []):
+            g.node(nid, **attrs)
         if clusters:
-            for sub in self._clusters(scopes, places):
+            for sub in self._clusters():
                 g.subgraph(sub)
-        for src, dst, attrs in edges:
+        for src, dst, attrs in self.edges:
             g.edge(src, dst, **attrs)
+
+    def _place(self, scope: Any, nid: str, attrs: dict[str, str]) -> None:
+        key = id(scope) if (self.clustered and scope is not None) else 0
+        if key:
+            for s in chain_of(scope):
+                self.scopes.setdefault(id(s), s)
+        self.places.setdefault(key, []).append((nid, attrs))
+
+    def _edge(self, src: str, dst: str, t: Tensor, attrs: dict[str, str]) -> None:
+        """One edge per (source, target, tensor): a box reading a tensor twice gets one."""
+        if (src, dst, id(t)) not in self.seen_edges:
+            self.seen_edges.add((src, dst, id(t)))
+            self.edges.append((src, dst, attrs))
+
+    def _op_id(self, t: Tensor) -> str:
+        return "op" + self.ids[id(t)][1:]
+
+    def _source(self, t: Tensor) -> str:
+        """The node an edge carrying `t` starts from: t's own, or the op or box that made it."""
+        if id(t) not in self.ids:
+            return self.more or ""
+        if self.drawn(t):
+            return self.ids[id(t)]
+        box = self.box_of.get(id(self.model.ops[id(t)]))
+        return box.nid if box else self._op_id(t)
+
+    def _tensor_node(self, t: Tensor, node: OpNode | None, box: _Box | None) -> None:
+        model, tid = self.model, self.ids[id(t)]
+        title = model.title(t)
+        named = t.name is not None or id(t) in model.names
+        fill = (L.OUTPUT if t is model.root else L.INTERMEDIATE if t._ctx is not None
+                else L.PARAMETER if t.requires_grad else L.CONSTANT)
+        label = L.tensor_label(t, title, named, self.fmt, self.show_data, self.show_grad, self.gtitle, self.show_missing)
+        tooltip = L.tensor_tooltip(t, title, named, self.gtitle, self.fmt.precision, self.show_data, self.show_grad,
+                                   self.show_missing)
+        # a result sits in its op's cluster (beside its box), a parameter in its module's
+        home = getattr(box.scope, "parent", None) if box else node.scope if node else model.homes.get(id(t))
+        self._place(home, tid, {"label": f"<{label}>", "shape": "box", "style": "filled,rounded", "fillcolor": fill,
+                                "penwidth": "2" if t is model.root else "1", "tooltip": L.tip(tooltip)})
+        if node is not None:
+            self._edge(box.nid if box else self._op_id(t), tid, t, {})
+
+    def _op_node(self, t: Tensor, node: OpNode) -> None:
+        oid = self._op_id(t)
+        lines, opts, chain = node.formulas(), node.options(), node.chain()
+        note = f"({len(chain)} ops)" if chain else ""
+        self._place(node.scope, oid, {"label": f"<{L.op_label(node.name, opts, lines, self.show_formulas, note)}>",
+                                      "shape": "box", "style": "filled", "fillcolor": L.OP, "color": "#4a6fa5",
+                                      "tooltip": L.tip(L.op_tooltip(node.name, opts, lines, chain))})
+        for p, role in node.inputs:  # one edge per input slot, so x*x shows two
+            if id(p) not in self.ids:
+                self.edges.append((self._source(p), oid, {"label": role, "style": "dashed"}))
+            elif self.drawn(p):
+                self.edges.append((self._source(p), oid, {"label": role}))
+            else:  # the tensor is only an edge here: it carries its shape
+                self.edges.append((self._source(p), oid, {"label": f"{role} {p.shape}".strip()}))
+
+    def _box_node(self, box: _Box) -> None:
+        self._place(getattr(box.scope, "parent", None), box.nid, self._box_attrs(box))
+        inside = {id(n.out) for n in box.nodes}
+        for node in box.nodes:
+            for p, _ in node.inputs:
+                if id(p) not in inside and id(p) not in self.folded:
+                    self._edge(self._source(p), box.nid, p, {"label": str(p.shape)})
 
     def _box_attrs(self, box: _Box) -> dict[str, str]:
         scope, model = box.scope, self.model
@@ -414,8 +418,9 @@ class _Drawing:
         return {"label": f"<{label}>", "shape": "box", "style": "filled,rounded", "fillcolor": L.MODULE,
                 "color": "#7b5aa6", "tooltip": L.tip("\n".join(lines))}
 
-    def _clusters(self, scopes: dict[int, Any], places: dict[int, list[tuple[str, dict[str, str]]]]) -> list[graphviz.Digraph]:
+    def _clusters(self) -> list[graphviz.Digraph]:
         """One `cluster_<call>` subgraph per scope, nested as the scopes are, holding its nodes."""
+        scopes, places = self.scopes, self.places
         children: dict[int, list[Any]] = {}
         tops: list[Any] = []
         for s in scopes.values():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import graphviz
 
-from .draw import pipe_svg, write_atomic
+from .draw import _pipe_svg, _write_atomic
 
 __all__ = ["to_html"]
 
@@ -132,7 +132,7 @@ def to_html(graph: graphviz.Digraph | str | bytes, path: str | Path, title: str 
     """Write `graph` (a `draw_graph` result, or SVG text) as one self-contained HTML page
     with pan, zoom and search, and return its path. Needs Graphviz's `dot` for a graph."""
     if isinstance(graph, graphviz.Digraph):
-        svg = pipe_svg(graph).decode("utf-8")
+        svg = _pipe_svg(graph).decode("utf-8")
     elif isinstance(graph, bytes):
         svg = graph.decode("utf-8")
     elif isinstance(graph, str):
@@ -152,4 +152,4 @@ def to_html(graph: graphviz.Digraph | str | bytes, path: str | Path, title: str 
         '<span class="hint">drag to pan · wheel to zoom · hover a node for its values</span></div>\n'
         f'<div id="view">\n{svg}\n</div>\n<script>{_SCRIPT}</script>\n</body>\n</html>\n'
     )
-    return write_atomic(Path(path), page.encode("utf-8"))
+    return _write_atomic(Path(path), page.encode("utf-8"))
