@@ -361,3 +361,23 @@ def test_every_pattern_is_documented():
         assert p.formulas[0].startswith(("Y =", "E =")), p.name
         assert len(p.formulas) == 1 + 1 + len(p.side_roles), p.name
     assert "cross_entropy" in (viz.patterns.__doc__ or "")
+
+
+def test_bad_grouping_arguments():
+    e = (tc.Tensor([1.0, 2.0], requires_grad=True) * 2).sum()
+    with pytest.raises(ValueError, match="group must be 'ops' or 'modules', got 'layers'"):
+        tc.draw_graph(e, group="layers")
+    with pytest.raises(ValueError, match="depth must be an int of at least 1, got 0"):
+        tc.draw_graph(e, group="modules", depth=0)
+    with pytest.raises(ValueError, match="max_nodes applies to group='ops'"):
+        tc.draw_graph(e, group="modules", max_nodes=5)
+
+
+def test_without_scopes_the_module_view_draws_ops_with_shapes_on_the_edges():
+    """Plain code (no module, no tc.scope): no boxes; unnamed results become edges."""
+    x = tc.Tensor(np.ones((2, 3)), requires_grad=True, name="x")
+    e = (x.relu() * 2).sum()
+    src = tc.draw_graph(e, group="modules").source
+    assert kinds(src) == {"tensor": 3, "op": 3, "module": 0}  # x, the constant 2, e
+    relu, mul = _op(src, "relu"), _op(src, "mul")
+    assert (relu, mul, "X (2, 3)") in edges(src)

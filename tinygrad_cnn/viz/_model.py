@@ -163,7 +163,7 @@ def _attribute_name(module: Any, t: Tensor) -> str | None:
         for name, value in registered.items():
             if value is t:
                 return name
-    for name, value in vars(module).items():
+    for name, value in getattr(module, "__dict__", {}).items():
         if value is t:
             return name
     own = getattr(module, "own_parameters", None)
