@@ -144,18 +144,24 @@ def headless(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_page_shows_the_drawing_in_a_browser(tmp_path: Path):
+    """Opened on a search, the page shows the drawing centred on the match, outlined."""
     plt = pytest.importorskip("matplotlib.pyplot")
     e, _, _ = seed_loss()
+    e.name = "E"
     page = viz.to_html(tc.draw_graph(e), tmp_path / "seed.html")
     shot = tmp_path / "shot.png"
-    headless(f"--screenshot={shot}", page.as_uri())
+    headless(f"--screenshot={shot}", page.as_uri() + "#find=correlate2d")
     pixels = (plt.imread(str(shot))[..., :3] * 255).round().astype(int)
     assert pixels.shape[:2] == (800, 1280)
     drawing = pixels[50:]  # below the search bar
     assert (drawing < 250).any(axis=-1).mean() > 0.02  # ink, not a blank page
-    for hex_colour in (viz.OP, viz.OUTPUT, viz.PARAMETER):  # the node fills are on screen
+
+    def count(hex_colour: str) -> int:
         rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
-        assert (np.abs(drawing - rgb).sum(axis=-1) <= 3).sum() > 200, hex_colour
+        return int((np.abs(drawing - rgb).sum(axis=-1) <= 6).sum())
+
+    assert count(viz.OP) > 2000  # the matched op node, in its own colour, on screen
+    assert count("#e0301e") > 200  # its red outline
 
 
 def test_the_search_highlights_a_named_node(tmp_path: Path):

@@ -66,12 +66,13 @@ _SCRIPT = r"""
   }
   function fit() { vb = base.slice(); apply(); }
   function centerOn(node) {
-    const b = node.getBBox();
+    // the node's box on screen, in SVG units (dot nests nodes under a translated group)
+    const b = node.getBoundingClientRect();
+    const [x0, y0] = toSvg(b.left, b.top), [x1, y1] = toSvg(b.right, b.bottom);
     const r = view.getBoundingClientRect();
-    // show the node at least at its natural size (one SVG unit per pixel)
-    const s = Math.max(scale(), 1);
+    const s = Math.max(scale(), 1);  // at least the natural size: one SVG unit per pixel
     const w = r.width / s, h = r.height / s;
-    vb = [b.x + b.width / 2 - w / 2, b.y + b.height / 2 - h / 2, w, h];
+    vb = [(x0 + x1) / 2 - w / 2, (y0 + y1) / 2 - h / 2, w, h];
     apply();
   }
   view.addEventListener('wheel', (e) => {
