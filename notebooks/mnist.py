@@ -73,7 +73,7 @@ print(sum(p.data.size for p in model.parameters()), "parameters")
 # Binary cross-entropy of the two outputs against the one-hot targets; SGD with momentum on
 # mini-batches of 16, three passes over the training set. The sigmoids start out nearly flat
 # (every unit near 0.5), so the first pass mostly finds the way; the second one separates the
-# digits. `shuffle_seed` below is only the order of the mini-batches in each pass.
+# digits. `shuffle_seed` is a random seed: it fixes the order of the mini-batches of each pass.
 
 # %%
 opt = optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
@@ -108,4 +108,4 @@ E.name = "E"
 model.zero_grad()
 E.backward()
 print("prediction:", model(x).data.round(3), "target:", y_test[0])
-tc.draw_graph(E, precision=3)
+tc.draw_graph(E, precision=3, max_side=2)

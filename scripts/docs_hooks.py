@@ -482,7 +482,7 @@ def on_files(files, config, **kwargs):  # noqa: ANN001, ANN201
 
 
 # ----- graph drawings at a legible size ----------------------------------------------------
-IMG = re.compile(r'<img\b[^>]*\bsrc="(?P<src>[^"]+\.svg)"[^>]*>')
+IMG = re.compile(r'<img\b[^>]*\bsrc="(?P<src>[^"]+\.svg|data:image/svg\+xml;base64,[^"]+)"[^>]*>')
 SVG_WIDTH = re.compile(rb'<svg[^>]*\bwidth="(?P<w>[\d.]+)pt"')
 GRAPH_SCALE = 0.6  # Graphviz's 14 pt labels shown at ~11 px
 COLUMN = 688  # px: Material's text column at its widest
@@ -504,14 +504,19 @@ def on_page_content(html: str, page, config, files, **kwargs) -> str:  # noqa: A
 
     def widen(m: re.Match) -> str:
         src = m["src"]
-        if "://" in src:
-            return m[0]
-        path = posixpath.normpath(posixpath.join(posixpath.dirname(page.file.url) if not page.file.url.endswith("/")
-                                                 else page.file.url, src)).lstrip("/")
-        f = files.get_file_from_path(path)
-        if f is None:
-            return m[0]
-        width = graph_width(f.content_bytes)
+        if src.startswith("data:"):  # a notebook's inline output
+            import base64
+
+            svg = base64.b64decode(src.split(",", 1)[1])
+        else:
+            if "://" in src:
+                return m[0]
+            base = page.file.url if page.file.url.endswith("/") else posixpath.dirname(page.file.url)
+            f = files.get_file_from_path(posixpath.normpath(posixpath.join(base, src)).lstrip("/"))
+            if f is None:
+                return m[0]
+            svg = f.content_bytes
+        width = graph_width(svg)
         if width is None or width <= COLUMN:
             return m[0]
         return m[0][:-1].rstrip("/").rstrip() + f' class="graph" style="width: {width:.0f}px" />'
