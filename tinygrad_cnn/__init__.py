@@ -8,7 +8,9 @@ from .ops.elementwise import add, clip, exp, log, relu, sigmoid, tanh
 from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
 from .ops.matmul import matmul
 from .ops.shape import flip, rot180
-from .tensor import Tensor, grad_mode, is_grad_enabled, no_grad
+from .function import Function
+from .grad_mode import grad_mode, is_grad_enabled, no_grad, scope, set_grad_enabled
+from .tensor import Tensor
 
 from . import data, nn, optim
 from .serialization import load, save
@@ -18,6 +20,7 @@ from .viz import draw_graph
 __version__ = "0.1.0"
 
 __all__ = [
+    "Function",
     "GradcheckError",
     "Tensor",
     "add",
@@ -48,6 +51,8 @@ __all__ = [
     "relu",
     "rot180",
     "save",
+    "scope",
+    "set_grad_enabled",
     "sigmoid",
     "softmax",
     "tanh",

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad, unbroadcast
 
@@ -36,6 +37,8 @@ class Sum(Function):
     """
 
     name = "sum"
+    options = ("axes", "keepdims")
+    saves = ()
     axes: tuple[int, ...]
     keepdims: bool
 
@@ -66,6 +69,8 @@ class BroadcastTo(Function):
     """
 
     name = "broadcast_to"
+    options = ("target",)
+    saves = ()
     target: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -80,7 +85,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     shape = tuple(shape)
-    return x if x.shape == shape else BroadcastTo.apply(x, target=shape)
+    return x if x.shape == shape else BroadcastTo.apply(x, target=shape)._view_of(x)
 
 
 class Reshape(Function):
@@ -89,6 +94,8 @@ class Reshape(Function):
     """
 
     name = "reshape"
+    options = ("target",)
+    saves = ()
     target: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -112,7 +119,7 @@ def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     target = _shape_args(shape)
-    return x if target == x.shape else Reshape.apply(x, target=target)
+    return x if target == x.shape else Reshape.apply(x, target=target)._view_of(x)
 
 
 class Transpose(Function):
@@ -121,6 +128,8 @@ class Transpose(Function):
     """
 
     name = "transpose"
+    options = ("axes",)
+    saves = ()
     axes: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -136,7 +145,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     if not in_range or len(perm) != x.ndim or sorted(a % x.ndim for a in perm) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {perm} are not a permutation for a tensor of shape {x.shape}")
     perm = tuple(a % x.ndim for a in perm)
-    return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)
+    return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)._view_of(x)
 
 
 class Flip(Function):
@@ -145,6 +154,8 @@ class Flip(Function):
     """
 
     name = "flip"
+    options = ("axes",)
+    saves = ()
     axes: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -155,7 +166,7 @@ class Flip(Function):
 
 
 def flip(x: Tensor, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
-    return Flip.apply(x, axes=_normalize_axes("flip", axes, x.ndim))
+    return Flip.apply(x, axes=_normalize_axes("flip", axes, x.ndim))._view_of(x)
 
 
 def rot180(k: Tensor) -> Tensor:
@@ -169,6 +180,8 @@ class Cast(Function):
     """
 
     name = "cast"
+    options = ("to",)
+    saves = ()
     to: np.dtype
 
     def forward(self, x: np.ndarray) -> np.ndarray:
