@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The theme's end-of-life banner is not a build warning; keep the log to real messages.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
 
-.PHONY: demo test docs bench setup dot clean
+.PHONY: demo test docs layout notebooks bench setup dot clean
 
 setup: $(STAMP) dot
 
@@ -25,9 +25,20 @@ dot:
 	    echo "Graphviz's 'dot' is missing: install it with 'sudo apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS) or 'conda install graphviz'." >&2; exit 1; \
 	  fi; }
 
+# pytest runs the docs' code blocks and the notebooks too (tests/test_docs.py, test_notebooks.py).
 test: setup
 	$(PY) -m pytest
 	$(MKDOCS) build --strict
+	$(PY) scripts/check_layout.py --site site --if-chromium
+
+# The built site in headless Chromium at 1280 and 390 px: no page wider than the window, no
+# clipped formula (needs Chromium: apt-get install chromium). Screenshots: LAYOUT_ARGS="--screenshots out/shots"
+layout: docs
+	$(PY) scripts/check_layout.py --site site $(LAYOUT_ARGS)
+
+# The notebooks are kept as jupytext scripts (notebooks/*.py); this writes runnable .ipynb beside them.
+notebooks: setup
+	$(PY) -m jupytext --to ipynb notebooks/*.py
 
 # The documentation site, into site/; --strict turns every warning into an error.
 docs: setup
