@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 # The theme's end-of-life banner is not a build warning; keep the log to real messages.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
 
-.PHONY: demo test docs layout notebooks bench setup dot clean
+.PHONY: demo test docs layout notebooks bench setup dot chromium clean
 
-setup: $(STAMP) dot
+setup: $(STAMP) dot chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,17 @@ dot:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null); \
 	  else \
 	    echo "Graphviz's 'dot' is missing: install it with 'sudo apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS) or 'conda install graphviz'." >&2; exit 1; \
+	  fi; }
+
+# Headless Chromium checks the docs' layout and the explorable graph pages (those tests skip
+# without it): installed with apt-get when run as root, else only suggested.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "Chromium could not be installed: the layout check and the browser tests will be skipped." >&2; \
+	  else \
+	    echo "Chromium is missing (sudo apt-get install chromium): the layout check and the browser tests will be skipped." >&2; \
 	  fi; }
 
 # pytest runs the docs' code blocks and the notebooks too (tests/test_docs.py, test_notebooks.py).
