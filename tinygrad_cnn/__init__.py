@@ -15,7 +15,9 @@ from .ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from .ops.shape import (
     astype, broadcast_to, cat, flip, pad, permute, reshape, rot180, split, squeeze, stack, transpose, unsqueeze,
 )
-from .tensor import Tensor, grad_mode, is_grad_enabled, no_grad
+from .function import Function
+from .grad_mode import grad_mode, is_grad_enabled, no_grad, scope, set_grad_enabled
+from .tensor import Tensor
 
 from . import data, nn, optim
 from .serialization import load, save
@@ -25,6 +27,9 @@ from .viz import draw_graph
 __version__ = "0.1.0"
 
 __all__ = [
+    "Function",
+    "GradcheckError",
+    "Tensor",
     "abs",
     "add",
     "arange",
@@ -51,7 +56,6 @@ __all__ = [
     "grad",
     "grad_mode",
     "gradcheck",
-    "GradcheckError",
     "gradgradcheck",
     "is_grad_enabled",
     "load",
@@ -79,6 +83,8 @@ __all__ = [
     "reshape",
     "rot180",
     "save",
+    "scope",
+    "set_grad_enabled",
     "sigmoid",
     "sin",
     "softmax",
@@ -89,7 +95,6 @@ __all__ = [
     "std",
     "sum",
     "tanh",
-    "Tensor",
     "transpose",
     "unsqueeze",
     "var",

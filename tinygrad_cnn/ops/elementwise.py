@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import ArrayLike, Function, Tensor
+from ..function import Function
+from ..tensor import ArrayLike, Tensor
 from . import formula as F
 
 Grad = Any  # an ndarray in a plain backward, a Tensor in a recorded one (see Function)
@@ -45,6 +46,7 @@ class Add(Function):
     """
 
     name = "add"
+    saves = ()
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
@@ -63,6 +65,7 @@ class Sub(Function):
     """
 
     name = "sub"
+    saves = ()
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
@@ -88,7 +91,7 @@ class Mul(Function):
         return x * y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        x, y = self.inputs()
+        x, y = self.inputs(g)
         return (
             unbroadcast(g * y, x.shape) if self.parents[0].requires_grad else None,
             unbroadcast(g * x, y.shape) if self.parents[1].requires_grad else None,
@@ -109,7 +112,7 @@ class Div(Function):
         return x / y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        x, y = self.inputs()
+        x, y = self.inputs(g)
         return (
             unbroadcast(g / y, x.shape) if self.parents[0].requires_grad else None,
             unbroadcast(-g * x / (y * y), y.shape) if self.parents[1].requires_grad else None,
@@ -122,6 +125,7 @@ class Neg(Function):
     """
 
     name = "neg"
+    saves = ()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return -x
@@ -136,6 +140,7 @@ class Pow(Function):
     """
 
     name = "pow"
+    options = ("c",)
     c: float
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -144,7 +149,7 @@ class Pow(Function):
     def backward(self, g: Grad) -> tuple[Grad]:
         if self.c == 0:  # X⁰ = 1 everywhere, even at X = 0 where X^(−1) would be inf
             return (g * 0,)
-        (x,) = self.inputs()
+        (x,) = self.inputs(g)
         return (g * self.c * x ** (self.c - 1),)
 
 
@@ -160,12 +165,14 @@ class Exp(Function):
     """
 
     name = "exp"
+    saves = ()
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.exp(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        return (g * self.output,)
+        return (g * self.output(g),)
 
 
 class Log(Function):
@@ -180,7 +187,7 @@ class Log(Function):
             return np.log(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = self.inputs()
+        (x,) = self.inputs(g)
         with np.errstate(divide="ignore", invalid="ignore"):  # 1/0 = inf, as the forward's log 0 = −inf
             return (g / x,)
 
@@ -197,12 +204,14 @@ class Sigmoid(Function):
     """
 
     name = "sigmoid"
+    saves = ()
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        y = self.output
+        y = self.output(g)
         return (g * y * (1 - y),)
 
 
@@ -212,18 +221,20 @@ class Tanh(Function):
     """
 
     name = "tanh"
+    saves = ()
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        y = self.output
+        y = self.output(g)
         return (g * (1 - y * y),)
 
 
 class ReLU(Function):
     """Y = max(X, 0)
-    dE/dX = dE/dY · [X > 0]
+    dE/dX = dE/dY where X > 0, else 0
     """
 
     name = "relu"
@@ -232,16 +243,17 @@ class ReLU(Function):
         return np.maximum(x, 0)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        x = self.parents[0].data  # the mask is a constant: it has no gradient of its own
-        return (g * (x > 0).astype(g.dtype),)
+        x = self.parents[0]._data  # the condition is a constant: it has no gradient of its own
+        return (F.select(x > 0, g),)
 
 
 class Clip(Function):
     """Y = min(max(X, lo), hi)
-    dE/dX = dE/dY where lo ≤ X ≤ hi, 0 elsewhere
+    dE/dX = dE/dY where lo ≤ X ≤ hi, else 0
     """
 
     name = "clip"
+    options = ("lo", "hi")
     lo: float | None
     hi: float | None
 
@@ -249,13 +261,13 @@ class Clip(Function):
         return np.clip(x, self.lo, self.hi)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        x = self.parents[0].data  # the selection is a constant: it has no gradient of its own
+        x = self.parents[0]._data  # the condition is a constant: it has no gradient of its own
         inside = np.ones(x.shape, dtype=bool)
         if self.lo is not None:
             inside &= x >= self.lo
         if self.hi is not None:
             inside &= x <= self.hi
-        return (F.where(inside, g, 0.0),)  # selection: an inf outside the range never makes a NaN
+        return (F.select(inside, g),)
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
@@ -323,7 +335,7 @@ class Sqrt(Function):
             return np.sqrt(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        y = _output(self, g)
+        y = self.output(g)
         with np.errstate(divide="ignore"):  # 1/√0 = inf, as the forward's slope at 0
             return (g / (y * 2),)
 
@@ -341,7 +353,7 @@ class Sin(Function):
         return np.sin(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = _inputs(self, g)
+        (x,) = self.inputs(g)
         return (g * F.cos(x),)
 
 
@@ -358,7 +370,7 @@ class Cos(Function):
         return np.cos(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = _inputs(self, g)
+        (x,) = self.inputs(g)
         return (-g * F.sin(x),)
 
 
@@ -376,7 +388,7 @@ class Log1p(Function):
             return np.log1p(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = _inputs(self, g)
+        (x,) = self.inputs(g)
         with np.errstate(divide="ignore"):
             return (g / (x + 1),)
 
@@ -530,18 +542,3 @@ def compare(op: str, a: Tensor, b: Any) -> Tensor:
             raise TypeError(f"{op}: cannot compare a Tensor with {type(b).__name__}")
         _check_broadcast(op, a.data, other)
     return Tensor._make(np.asarray(_COMPARE[op](a.data, other)))
-
-
-# TODO(contract): self.inputs(g) / self.output(g) once the new Function contract is on main.
-def _inputs(fn: Function, g: Grad) -> tuple[Any, ...]:
-    return fn.parents if isinstance(g, Tensor) else tuple(p.data for p in fn.parents)
-
-
-def _output(fn: Function, g: Grad) -> Any:
-    out = fn._out()
-    return out if isinstance(g, Tensor) else out.data
-
-
-def comparable(other: Any) -> bool:
-    """Whether `==`/`!=` compare elementwise with `other` (else Python's identity test)."""
-    return isinstance(other, (Tensor, np.ndarray, list, tuple, int, float, np.number, np.bool_))

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad
 

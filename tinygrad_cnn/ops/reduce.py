@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad, tensor
 
@@ -223,7 +224,7 @@ class Var(Function):
         return x.dtype.type(builtins.max(_count(x.shape, self.axes) - self.correction, 0.0))
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = _inputs(self, g)
+        (x,) = self.inputs(g)
         if not self.keepdims:
             g = g.reshape(_kept_shape(x.shape, self.axes))
         with np.errstate(divide="ignore"):
@@ -267,8 +268,8 @@ class LogSumExp(Function):
         return y if self.keepdims else y.reshape([n for i, n in enumerate(y.shape) if i not in self.axes])
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = _inputs(self, g)
-        y = _output(self, g)
+        (x,) = self.inputs(g)
+        y = self.output(g)
         if not self.keepdims:
             kept = _kept_shape(x.shape, self.axes)
             g, y = g.reshape(kept), y.reshape(kept)
@@ -282,13 +283,3 @@ def logsumexp(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes
     axis = pick_axis("logsumexp", axis, dim)
     axes = normalize_axes("logsumexp", axis, x.ndim)
     return LogSumExp.apply(x, axes=axes, keepdims=pick_keepdims("logsumexp", keepdims, keepdim))
-
-
-# TODO(contract): self.inputs(g) / self.output(g) once the new Function contract is on main.
-def _inputs(fn: Function, g: Grad) -> tuple[Any, ...]:
-    return fn.parents if isinstance(g, Tensor) else tuple(p.data for p in fn.parents)
-
-
-def _output(fn: Function, g: Grad) -> Any:
-    out = fn._out()
-    return out if isinstance(g, Tensor) else out.data

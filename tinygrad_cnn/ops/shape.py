@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad, tensor, unbroadcast
 from .reduce import Axes, normalize_axes, pick_axis
@@ -19,6 +20,8 @@ class BroadcastTo(Function):
     """
 
     name = "broadcast_to"
+    options = ("target",)
+    saves = ()
     target: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -42,6 +45,8 @@ class Reshape(Function):
     """
 
     name = "reshape"
+    options = ("target",)
+    saves = ()
     target: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -74,6 +79,8 @@ class Transpose(Function):
     """
 
     name = "transpose"
+    options = ("axes",)
+    saves = ()
     axes: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -137,6 +144,8 @@ class Flip(Function):
     """
 
     name = "flip"
+    options = ("axes",)
+    saves = ()
     axes: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -161,6 +170,8 @@ class Cast(Function):
     """
 
     name = "cast"
+    options = ("to",)
+    saves = ()
     to: np.dtype
 
     def forward(self, x: np.ndarray) -> np.ndarray:
