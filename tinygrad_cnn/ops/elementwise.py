@@ -542,3 +542,8 @@ def compare(op: str, a: Tensor, b: Any) -> Tensor:
             raise TypeError(f"{op}: cannot compare a Tensor with {type(b).__name__}")
         _check_broadcast(op, a.data, other)
     return Tensor._make(np.asarray(_COMPARE[op](a.data, other)))
+
+
+def comparable(other: Any) -> bool:
+    """Whether `==`/`!=` compare elementwise with `other` (else Python's identity test)."""
+    return isinstance(other, (Tensor, np.ndarray, list, tuple, int, float, np.number, np.bool_))
