@@ -36,7 +36,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     shape = tuple(shape)
-    return x if x.shape == shape else BroadcastTo.apply(x, target=shape)
+    return x if x.shape == shape else BroadcastTo.apply(x, target=shape)._view_of(x)
 
 
 class Reshape(Function):
@@ -70,7 +70,7 @@ def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     target = _shape_args(shape)
-    return x if target == x.shape else Reshape.apply(x, target=target)
+    return x if target == x.shape else Reshape.apply(x, target=target)._view_of(x)
 
 
 class Transpose(Function):
@@ -103,9 +103,9 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
             raise ValueError(f"transpose: axes ({axes[0]}, {axes[1]}) name the same axis of a tensor of shape {x.shape}")
         perm = list(range(x.ndim))
         perm[d0], perm[d1] = d1, d0
-        return Transpose.apply(x, axes=tuple(perm))
+        return Transpose.apply(x, axes=tuple(perm))._view_of(x)
     perm = _shape_args(axes) if axes else tuple(reversed(range(x.ndim)))
-    return permute(x, *perm) if axes else (x if x.ndim < 2 else Transpose.apply(x, axes=perm))
+    return permute(x, *perm) if axes else (x if x.ndim < 2 else Transpose.apply(x, axes=perm)._view_of(x))
 
 
 def permute(x: Tensor, *axes: Any) -> Tensor:
@@ -115,7 +115,7 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
     if not in_range or len(perm) != x.ndim or sorted(a % x.ndim for a in perm) != list(range(x.ndim)):
         raise ValueError(f"permute: axes {perm} are not a permutation for a tensor of shape {x.shape}")
     perm = tuple(a % x.ndim for a in perm)
-    return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)
+    return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)._view_of(x)
 
 
 def squeeze(x: Tensor, axis: Axes = None, *, dim: Axes = None) -> Tensor:
@@ -156,7 +156,7 @@ class Flip(Function):
 
 
 def flip(x: Tensor, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
-    return Flip.apply(x, axes=normalize_axes("flip", axes, x.ndim))
+    return Flip.apply(x, axes=normalize_axes("flip", axes, x.ndim))._view_of(x)
 
 
 def rot180(k: Tensor) -> Tensor:
