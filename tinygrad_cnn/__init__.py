@@ -22,6 +22,7 @@ from .tensor import Tensor
 from . import data, nn, optim
 from .serialization import load, save
 from . import viz
+from . import onnx  # export only: the onnx package itself loads on the first export
 from .viz import draw_graph
 
 __version__ = "0.1.0"
@@ -74,6 +75,7 @@ __all__ = [
     "numerical_grad",
     "ones",
     "ones_like",
+    "onnx",
     "optim",
     "pad",
     "permute",
