@@ -25,7 +25,7 @@ from scipy import signal
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops import conv, elementwise, loss, matmul, shape
+from tinygrad_cnn.ops import conv, elementwise, index, loss, matmul, reduce, shape
 from tinygrad_cnn.tensor import Function
 
 # Fixed draws by default, so every CI run checks the same cases; FUZZ=1 draws fresh random
@@ -155,7 +155,7 @@ def shape_and_axes(draw, min_side=0):
     return s, axes
 
 
-@covers(shape.Sum)
+@covers(reduce.Sum)
 @FAST
 @given(sa=shape_and_axes(), keepdims=st.booleans(), mean=st.booleans(), dtype=dtypes, seed=seeds)
 def test_sum_and_mean_forward(sa, keepdims, mean, dtype, seed):
@@ -232,6 +232,22 @@ def matmul_shapes(draw):
     a = (k,) if draw(st.booleans()) and not batch[0] else batch[0] + (n, k)
     b = (k,) if draw(st.booleans()) and not batch[1] else batch[1] + (k, m)
     return a, b
+
+
+@covers(elementwise.AddConstant, elementwise.MulConstant)
+@FAST
+@given(shape=st.lists(st.integers(0, 4), max_size=3), c=st.floats(-1e3, 1e3) | st.integers(-5, 5),
+       dtype=dtypes, seed=seeds)
+def test_python_numbers_ride_along_as_options(shape, c, dtype, seed):
+    """x + c, c + x, x − c, x · c, c · x: one op of one input, the tensor's dtype kept."""
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    t = Tensor(x, requires_grad=True)
+    for out, ref, cls in [(t + c, x + c, elementwise.AddConstant), (c + t, c + x, elementwise.AddConstant),
+                          (t - c, x - c, elementwise.AddConstant), (t * c, x * c, elementwise.MulConstant),
+                          (c * t, c * x, elementwise.MulConstant)]:
+        assert type(out._ctx) is cls and out.parents == (t,) and out.dtype == dtype
+        np.testing.assert_allclose(out.data, ref, **tol(dtype))
+    check_grad(lambda a: (a * c + c) * a, x)
 
 
 @covers(matmul.MatMul)
@@ -453,9 +469,11 @@ def test_cross_entropy(n, c, seed):
 
 
 def test_every_op_is_fuzzed():
-    ops = {cls for mod in (conv, elementwise, loss, matmul, shape) for cls in vars(mod).values()
-           if isinstance(cls, type) and issubclass(cls, Function) and cls is not Function}
-    assert ops - COVERED == set()
+    from test_expr_properties import COVERED as EXPR_COVERED  # indexing, joins, reductions, newer math
+
+    ops = {cls for mod in (conv, elementwise, index, loss, matmul, reduce, shape) for cls in vars(mod).values()
+           if isinstance(cls, type) and issubclass(cls, Function) and hasattr(cls, "forward")}
+    assert ops - COVERED - EXPR_COVERED == set()
 
 
 # ----- bad shapes are rejected, naming the shapes -----------------------------------------

@@ -57,8 +57,8 @@ def _as_array(data: Any) -> np.ndarray:
         return array.astype(np.float64)
     what = {"c": "complex numbers", "U": "strings", "S": "bytes", "M": "dates", "m": "time spans"}.get(kind)
     if what is None:  # an object array: None, a Tensor or another object inside a list
-        odd = next((v for v in array.ravel() if not isinstance(v, (int, float, np.number)) or isinstance(v, complex)), None)
-        what = f"a {type(odd).__name__} ({odd!r})" if odd is not None else f"objects of dtype {array.dtype}"
+        odd = [v for v in array.ravel() if not isinstance(v, (int, float, np.number)) or isinstance(v, complex)]
+        what = f"a {type(odd[0]).__name__} ({odd[0]!r})" if odd else f"objects of dtype {array.dtype}"
     raise TypeError(f"Tensor(data): data holds {what}; a Tensor holds real numbers (or bools)")
 
 
@@ -93,19 +93,19 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.name = name
         self._ctx: Function | None = None
-        self._version = 0
+        self._version = [0]  # a list, so that views share their base's counter
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
         """Fast constructor for op results: `data` is already an array of numbers."""
         t = _new(cls)
-        t._data, t.grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, 0
+        t._data, t.grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, [0]
         return t
 
     # ----- properties -------------------------------------------------------------
     def _set_data(self, value: Any) -> None:
         self._data = _as_array(value)
-        self._version += 1
+        self._version[0] += 1
 
     # attrgetter runs in C: these are read several times per op in every backward
     data = property(attrgetter("_data"), _set_data, doc="The values, an np.ndarray (assigning counts as an in-place change).")
@@ -141,8 +141,19 @@ class Tensor:
         return self._data.reshape(()).item()
 
     def detach(self) -> Tensor:
-        """The same values (shared, not copied) cut from the graph."""
-        return Tensor._make(self._data)
+        """The same values (shared, not copied) cut from the graph; an in-place change
+        of either counts for both."""
+        return Tensor._make(self._data)._view_of(self)
+
+    @property
+    def version(self) -> int:
+        """How many in-place changes this tensor's values have seen (shared with views)."""
+        return self._version[0]
+
+    def _view_of(self, base: Tensor) -> Tensor:
+        """Mark this tensor as sharing `base`'s memory: one version counter for both."""
+        self._version = base._version
+        return self
 
     def __len__(self) -> int:
         return len(self._data)
@@ -177,7 +188,7 @@ class Tensor:
             )
         if not self._data.flags.writeable:
             raise ValueError(f"{op}: the tensor's array (shape {self.shape}) is read-only; give the tensor a writable copy (t.data = t.data.copy())")
-        self._version += 1
+        self._version[0] += 1
         return self._data
 
     def _operand(self, op: str, other: Any) -> Any:
@@ -240,22 +251,46 @@ class Tensor:
             return Tensor(other)
         raise TypeError(f"unsupported operand type {type(other).__name__} for a Tensor op")
 
+    # A Python number rides along as the op's option (AddConstant, MulConstant): one op
+    # with one input, and no Tensor made for the number. numpy's weak-scalar rule keeps
+    # the tensor's float dtype, as PyTorch does.
     def __add__(self, other: Any) -> Tensor:
-        return E.Add.apply(self, other if type(other) is Tensor else self._other(other))
+        kind = type(other)
+        if kind is Tensor:
+            return E.Add.apply(self, other)
+        if kind is float or kind is int:
+            return E.AddConstant.apply(self, c=other)
+        return E.Add.apply(self, self._other(other))
 
     def __radd__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return E.AddConstant.apply(self, c=other)
         return E.Add.apply(self._other(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return E.Sub.apply(self, other if type(other) is Tensor else self._other(other))
+        kind = type(other)
+        if kind is Tensor:
+            return E.Sub.apply(self, other)
+        if kind is float or kind is int:
+            return E.AddConstant.apply(self, c=-other)
+        return E.Sub.apply(self, self._other(other))
 
     def __rsub__(self, other: Any) -> Tensor:
         return E.Sub.apply(self._other(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return E.Mul.apply(self, other if type(other) is Tensor else self._other(other))
+        kind = type(other)
+        if kind is Tensor:
+            return E.Mul.apply(self, other)
+        if kind is float or kind is int:
+            return E.MulConstant.apply(self, c=other)
+        return E.Mul.apply(self, self._other(other))
 
     def __rmul__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return E.MulConstant.apply(self, c=other)
         return E.Mul.apply(self._other(other), self)
 
     def __truediv__(self, other: Any) -> Tensor:
@@ -277,11 +312,11 @@ class Tensor:
         return M.matmul(self._other(other), self)
 
     # ----- methods ------------------------------------------------------------------
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return S.sum(self, axis, keepdims)
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.sum(self, axis, keepdims, **dim)
 
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return S.mean(self, axis, keepdims)
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.mean(self, axis, keepdims, **dim)
 
     def reshape(self, *shape: Any) -> Tensor:
         return S.reshape(self, *shape)
@@ -325,6 +360,108 @@ class Tensor:
     def convolve2d(self, k: ArrayLike, mode: str = "valid", **options: Any) -> Tensor:
         return C.convolve2d(self, k, mode, **options)
 
+    # ----- tensor expressions -----------------------------------------------------------
+    # Indexing, reductions, shape ops, more math, comparisons and dtype conversions: each a
+    # one-liner onto the op functions (ops/index.py, reduce.py, shape.py, elementwise.py).
+    # `**dim` passes the PyTorch spellings dim=/keepdim= through to the op, which checks them.
+    def __getitem__(self, idx: Any) -> Tensor:
+        return I.getitem(self, idx)
+
+    def max(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.max(self, axis, keepdims, **dim)
+
+    def min(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.min(self, axis, keepdims, **dim)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.argmax(self, axis, keepdims, **dim)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.argmin(self, axis, keepdims, **dim)
+
+    def var(self, axis: Any = None, keepdims: bool = False, correction: float = 1, **dim: Any) -> Tensor:
+        return R.var(self, axis, keepdims, correction, **dim)
+
+    def std(self, axis: Any = None, keepdims: bool = False, correction: float = 1, **dim: Any) -> Tensor:
+        return R.std(self, axis, keepdims, correction, **dim)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.logsumexp(self, axis, keepdims, **dim)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return S.permute(self, *axes)
+
+    def squeeze(self, axis: Any = None, **dim: Any) -> Tensor:
+        return S.squeeze(self, axis, **dim)
+
+    def unsqueeze(self, axis: int | None = None, **dim: Any) -> Tensor:
+        return S.unsqueeze(self, axis, **dim)
+
+    def split(self, size_or_sizes: Any, axis: int | None = None, **dim: Any) -> tuple[Tensor, ...]:
+        return S.split(self, size_or_sizes, axis, **dim)
+
+    def pad(self, pad_width: Any, value: float = 0.0) -> Tensor:
+        return S.pad(self, pad_width, value)
+
+    def abs(self) -> Tensor:
+        return E.Abs.apply(self)
+
+    __abs__ = abs
+
+    def sqrt(self) -> Tensor:
+        return E.Sqrt.apply(self)
+
+    def sin(self) -> Tensor:
+        return E.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        return E.Cos.apply(self)
+
+    def log1p(self) -> Tensor:
+        return E.Log1p.apply(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        return E.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return E.minimum(self, other)
+
+    def float(self) -> Tensor:
+        return S.astype(self, np.float32)
+
+    def double(self) -> Tensor:
+        return S.astype(self, np.float64)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return S.astype(self, dtype)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return E.compare("lt", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return E.compare("le", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return E.compare("gt", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return E.compare("ge", self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return E.compare("eq", self, other) if E.comparable(other) else NotImplemented
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return E.compare("ne", self, other) if E.comparable(other) else NotImplemented
+
+    # `==` is elementwise, yet a Tensor stays usable as a dict key or set member: by identity.
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"bool(): the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .numpy().any() or .numpy().all()")
+        return bool(self.data.reshape(()))
+
 
 _new = object.__new__
 _function._Tensor = Tensor
@@ -334,5 +471,7 @@ _function._Tensor = Tensor
 # themselves are built on Tensor and Function above.
 from .ops import conv as C  # noqa: E402
 from .ops import elementwise as E  # noqa: E402
+from .ops import index as I  # noqa: E402
 from .ops import matmul as M  # noqa: E402
+from .ops import reduce as R  # noqa: E402
 from .ops import shape as S  # noqa: E402
