@@ -108,7 +108,9 @@ def choose_layout(geo: Geometry) -> str:
 
 
 def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.argsort(perm))
+    # (a list, not a generator, into tuple(): tuple(generator) borrows a 10-long tuple from
+    # CPython's free list and resizes it, which the memory tests see as growth)
+    return tuple([perm.index(axis) for axis in range(len(perm))])
 
 
 def pad(x: np.ndarray, pads: Pads, perm: tuple[int, int, int, int] = (0, 1, 2, 3), value: float = 0.0,
@@ -138,7 +140,7 @@ def unpad(dxp: np.ndarray, pads: Pads) -> np.ndarray:
 
 
 def windows(xl: np.ndarray, perm: tuple[int, ...], geo: Geometry) -> np.ndarray:
-    """Read-only view of every window of the padded input `xl` (axes in `perm` order):
+    """A view of every window of the padded input `xl` (axes in `perm` order), for reading:
     the layout's axes with (kh, kw) inserted after C and (H, W) replaced by (Ho, Wo)."""
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
     row, col = xl.strides[perm.index(2)], xl.strides[perm.index(3)]
@@ -154,7 +156,10 @@ def windows(xl: np.ndarray, perm: tuple[int, ...], geo: Geometry) -> np.ndarray:
         if axis == 1:
             shape += [geo.kh, geo.kw]
             strides += [dh * row, dw * col]
-    return as_strided(xl, shape, strides, writeable=False)
+    # Overlapping windows must never be written through; nothing here does (the view is
+    # only read, then copied). writeable=False is not used: in numpy 2.4 flipping the flag
+    # on each call keeps a few small objects alive per call (measured by tests/test_memory.py).
+    return as_strided(xl, shape, strides)
 
 
 def shifts(geo: Geometry, perm: tuple[int, ...] = (0, 1, 2, 3)) -> Iterator[tuple[int, int, tuple[slice, ...]]]:
