@@ -142,7 +142,7 @@ class Correlate2d(Function):
         gl = kern.to_layout(g.reshape(geo.n, geo.o, geo.ho, geo.wo), layout)
         dx = dk = None
         if k.requires_grad:  # dE/dK = X ⋆ dil_s(dE/dY): the forward's columns against dE/dY
-            cols = self.cols
+            cols = getattr(self, "cols", None)  # (a buffer: gone after a backward)
             if cols is None:
                 cols = kern.im2col(xa.reshape(_four(xa.shape)).astype(gl.dtype, copy=False), geo, layout)
             dk = self._kernel(kern.weight_grad(cols, gl, geo, layout))
@@ -222,7 +222,7 @@ class Convolve2d(Correlate2d):
 
 
 class Conv2d(Correlate2d):
-    """Y_i = B_i + Σ_j pad_p(X_j) ⋆_s dil_d(K_ij)
+    """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(K_ij)
     dE/dX_j = crop_p(Σ_i dil_s(dE/dY_i) *full dil_d(K_ij))
     dE/dK_ij = pad_p(X_j) ⋆_d dil_s(dE/dY_i)
     """
