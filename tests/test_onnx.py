@@ -25,6 +25,7 @@ from tinygrad_cnn.onnx.exporter import trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
+EXTRA_COVERAGE: list = []  # functions of x (2, 3, 6, 6) touching ops of newer branches (test_onnx_ops.py)
 
 
 def run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -106,10 +107,36 @@ def every_op(x: Tensor) -> tuple[Tensor, ...]:
     return wide, plain, one, three, mixed
 
 
+MASK = np.array([True, False, True, True, False, True])
+
+
+def expression_ops(x: Tensor) -> tuple[Tensor, ...]:
+    """The tensor-expression ops on x (2, 3, 6, 6): elementwise math, where with a
+    comparison and with a constant, reductions, cat/stack/pad, indexing of every kind."""
+    a = x.abs().sqrt() + x.sin() * x.cos() - (x * x).log1p()
+    m = tc.maximum(a, x) - tc.minimum(x, 0.25)
+    w = tc.where(x > 0.1, m, -m) + tc.where(MASK, x, 2.0)  # computed and constant conditions
+    r = w.max(axis=1) + w.min(axis=(2, 3), keepdims=True)[:, 0] + w.var(axis=(1, 3), correction=0)[:, None]
+    l = tc.logsumexp(w * 40, axis=-1) + w.var(axis=2, keepdims=True)[..., 0, :] + w.std(axis=1).max()
+    joined = tc.cat([r, l, x[:, 0]], axis=1)  # (2, 15, 6)
+    stacked = tc.stack([joined, joined * 2], axis=1)  # (2, 2, 15, 6)
+    padded = tc.pad(stacked, ((0, 0), (1, 0), (2, 1), (0, 3)), value=0.5)
+    picked = padded[:, 1:, ::-3, None, [4, 0, 4]]  # slices, a negative step, None, an index array
+    masked = x[:, :, :, MASK][:, 2]  # a constant boolean mask (1-D: a Gather)
+    scattered = x[[0, 1, 1], :, [5, 0, 2]]  # arrays separated by a slice: numpy moves their axis first
+    squeezed = x[:, 1:2].squeeze(1).permute(2, 0, 1).unsqueeze(-1)
+    return picked, masked + x[-1, 0, ..., 1:5], scattered, squeezed
+
+
 def test_every_mapped_op(tmp_path):
     x = Tensor(np.random.default_rng(2).normal(size=(2, 3, 6, 6)).astype(np.float32))
     proto, worst = check_export(every_op, x, tmp_path)
+    proto2, worst2 = check_export(expression_ops, x, tmp_path)
+    assert worst2 < ATOL
     _, outs = trace(every_op, [x])
+    outs += trace(expression_ops, [x])[1]
+    for fn in EXTRA_COVERAGE:  # the ops of branches not in every version, tested in test_onnx_ops.py
+        outs += trace(fn, [x])[1]
     if CONV_COMPLETE:  # their ops are run through onnxruntime by test_lenet5_and_the_complete_convolution
         outs += trace(lenet5, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]
         outs += trace(complete_conv, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]
@@ -122,10 +149,7 @@ def test_every_mapped_op(tmp_path):
 
 def test_every_op_class_is_mapped_or_listed():
     """An op added to the library without an export mapping is a decision, not an accident."""
-    not_exported = {
-        "BinaryCrossEntropy",  # losses are for training: export the model, not its loss
-        "MaxUnpool2d", "MaxPoolSelect",  # only in recorded backward graphs of max_pool2d
-    }
+    not_exported = set(onnx_ops.NOT_EXPORTED)  # each with the reason the export's error gives
     classes = set()
     for info in pkgutil.iter_modules(tc.ops.__path__):
         mod = importlib.import_module(f"tinygrad_cnn.ops.{info.name}")
@@ -133,6 +157,7 @@ def test_every_op_class_is_mapped_or_listed():
                     and c is not tc.Function}
     missing = {c.__name__ for c in classes if c not in onnx_ops.OPS} - not_exported
     assert not missing, f"no ONNX mapping for {sorted(missing)}"
+    assert not {c.__name__ for c in classes if c in onnx_ops.OPS} & not_exported  # listed and mapped: a stale entry
 
 
 def test_dynamic_batch(tmp_path):
@@ -243,6 +268,8 @@ def test_opsets(tmp_path):
     for opset in (13, 17, 18, 21):
         proto, worst = check_export(every_op, x, tmp_path, opset=opset)
         assert proto.opset_import[0].version == opset and worst < ATOL
+        proto, worst = check_export(expression_ops, x, tmp_path, opset=opset)
+        assert worst < ATOL
     assert tc.onnx.DEFAULT_OPSET == 18
     with pytest.raises(ValueError, match="opset 12 is not supported"):
         tc.onnx.export(every_op, x, tmp_path / "m.onnx", opset=12)
