@@ -48,7 +48,7 @@ def check_export(model, inputs, tmp_path: Path, **options) -> tuple[object, floa
     for g, e in zip(got, expected):
         assert g.shape == e.shape and g.dtype == e.dtype
         np.testing.assert_allclose(g, e.data, rtol=0, atol=ATOL)
-        worst = max(worst, float(np.abs(g - e.data).max()))
+        worst = max(worst, float(np.abs(g - e.data).max(initial=0.0)))
     return proto, worst
 
 

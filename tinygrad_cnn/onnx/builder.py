@@ -156,7 +156,8 @@ class Builder:
 
     def constant(self, array: Any, base: str = "const") -> str:
         name = self.fresh(base)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # np.array, not np.ascontiguousarray: that one turns a 0-d array into shape (1,)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def ints(self, values: Sequence[int], base: str = "shape") -> str:

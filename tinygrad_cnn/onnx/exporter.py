@@ -70,25 +70,36 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
     integer/bool casts, argmax/argmin) also note what they were computed from.
 
     They are wrapped where Tensor's operators and methods find them (the ops modules)
-    and as `tc.astype`/`tc.argmax`/`tc.argmin`; the originals are put back afterwards.
+    and as `tc.astype`/`tc.argmax`/`tc.argmin`/`tc.where`; the originals are put back
+    afterwards. A value made from traced tensors is marked as requiring grad for the
+    trace, so the ops that read it are recorded even when nothing else they read is
+    traced (`where(x > 0, 1.0, -1.0)`); the mark is taken off again at the end.
     """
     import tinygrad_cnn as package
 
     from ..ops import elementwise as E
+    from ..ops import index as I
     from ..ops import reduce as R
     from ..ops import shape as S
 
-    def compare(op: str, a: Tensor, b: Any) -> Tensor:
-        out = originals["compare"](op, a, b)
-        if isinstance(a, Tensor):
-            parents = [a, b] if isinstance(b, Tensor) else [a]
-            record[id(out._data)] = Derived("compare", parents, out, op=op, other=None if isinstance(b, Tensor) else b)
+    marked: list[Tensor] = []
+
+    def note(kind: str, parents: list[Tensor], out: Tensor, **options: Any) -> Tensor:
+        if any(p.requires_grad for p in parents):  # made from the traced graph, not from constants alone
+            record[id(out._data)] = Derived(kind, parents, out, **options)
+            out.requires_grad = True
+            marked.append(out)
         return out
 
-    def astype(x: Tensor, dtype: Any) -> Tensor:
+    def compare(op: str, a: Tensor, b: Any) -> Tensor:
+        out = originals["compare"](op, a, b)
+        parents = [a, b] if isinstance(b, Tensor) else [a]
+        return note("compare", parents, out, op=op, other=None if isinstance(b, Tensor) else b)
+
+    def astype(x: Any, dtype: Any) -> Tensor:
         out = originals["astype"](x, dtype)
         if out._ctx is None and isinstance(x, Tensor) and out is not x:  # an integer/bool cast: no op recorded
-            record[id(out._data)] = Derived("astype", [x], out, to=out.dtype)
+            note("astype", [x], out, to=out.dtype)
         return out
 
     def arg(kind: str) -> Callable[..., Tensor]:
@@ -98,26 +109,54 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
                 axis_ = R.pick_axis(kind, axis, dim)
                 if axis_ is not None and x.ndim:
                     axis_ = R.normalize_axes(kind, axis_, x.ndim)[0]
-                record[id(out._data)] = Derived(kind, [x], out, axis=axis_, keepdims=out.ndim == x.ndim and x.ndim > 0)
+                note(kind, [x], out, axis=axis_, keepdims=out.ndim == x.ndim and x.ndim > 0)
             return out
 
         return wrapped
 
-    where = {"compare": E, "astype": S, "argmax": R, "argmin": R}
-    wrappers = {"compare": compare, "astype": astype, "argmax": arg("argmax"), "argmin": arg("argmin")}
-    originals = {name: getattr(module, name) for name, module in where.items()}
+    def where(cond: Any, a: Any, b: Any) -> Tensor:
+        out = originals["where"](cond, a, b)
+        c = cond._data if isinstance(cond, Tensor) else None
+        if out._ctx is None and c is not None and id(c) in record:
+            # a traced condition choosing between constants: record the op the library left out
+            # (the same forward: the branches as constants of the result's dtype)
+            branches = [t if isinstance(t, Tensor) else Tensor._make(np.asarray(t, dtype=out.dtype)) for t in (a, b)]
+            c_tensor = Tensor._make(c)
+            c_tensor.requires_grad = True
+            marked.append(c_tensor)
+            out = E.Where.apply(c_tensor, *branches)
+            marked.append(out)
+        return out
+
+    def getitem(x: Tensor, idx: Any) -> Tensor:
+        for item in idx if isinstance(idx, tuple) else (idx,):
+            if isinstance(item, Tensor) and id(item._data) in record:
+                kind = "boolean mask" if item.dtype == np.bool_ else "index array"
+                raise ValueError(
+                    f"onnx.export: indexing a tensor of shape {x.shape} with a {kind} computed from the input "
+                    "(the result's shape would depend on the values) has no ONNX form here; "
+                    "use tc.where(mask, x, 0) instead"
+                )
+        return originals["getitem"](x, idx)
+
+    where_ = {"compare": E, "astype": S, "argmax": R, "argmin": R, "where": E, "getitem": I}
+    wrappers = {"compare": compare, "astype": astype, "argmax": arg("argmax"), "argmin": arg("argmin"),
+                "where": where, "getitem": getitem}
+    originals = {name: getattr(module, name) for name, module in where_.items()}
     also_package = [name for name in originals if getattr(package, name, None) is originals[name]]
     try:
-        for name, module in where.items():
+        for name, module in where_.items():
             setattr(module, name, wrappers[name])
         for name in also_package:
             setattr(package, name, wrappers[name])
         yield
     finally:
-        for name, module in where.items():
+        for name, module in where_.items():
             setattr(module, name, originals[name])
         for name in also_package:
             setattr(package, name, originals[name])
+        for t in marked:
+            t.requires_grad = False
 
 
 def trace(
