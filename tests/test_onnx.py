@@ -25,7 +25,6 @@ from tinygrad_cnn.onnx.exporter import trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ATOL = 1e-5
-EXTRA_COVERAGE: list = []  # functions of x (2, 3, 6, 6) touching ops of newer branches (test_onnx_ops.py)
 
 
 def run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -128,6 +127,22 @@ def expression_ops(x: Tensor) -> tuple[Tensor, ...]:
     return picked, masked + x[-1, 0, ..., 1:5], scattered, squeezed
 
 
+A = onnx_ops._activation_module  # ops/activation.py, where this version has it
+
+
+def activations(x: Tensor) -> tuple[Tensor, ...]:
+    return (A.leaky_relu(x, 0.2), A.leaky_relu(x), A.elu(x), A.elu(x, 0.7), A.gelu(x), A.silu(x),
+            A.softplus(x), A.softplus(x, beta=2.0, threshold=1.5), A.softplus(x * 30))
+
+
+def activation_gradients(x: Tensor) -> tuple[Tensor, ...]:
+    """gelu's gradient recorded with create_graph=True: Φ(X) + X·φ(X), with a NormalCDF op."""
+    if not x.requires_grad:  # run eagerly, for the expected values
+        x = Tensor(x.data, requires_grad=True)
+    (g,) = tc.grad(A.gelu(x).sum(), x, create_graph=True)
+    return (g,)
+
+
 def test_every_mapped_op(tmp_path):
     x = Tensor(np.random.default_rng(2).normal(size=(2, 3, 6, 6)).astype(np.float32))
     proto, worst = check_export(every_op, x, tmp_path)
@@ -135,8 +150,8 @@ def test_every_mapped_op(tmp_path):
     assert worst2 < ATOL
     _, outs = trace(every_op, [x])
     outs += trace(expression_ops, [x])[1]
-    for fn in EXTRA_COVERAGE:  # the ops of branches not in every version, tested in test_onnx_ops.py
-        outs += trace(fn, [x])[1]
+    if A is not None:  # run through onnxruntime by test_onnx_ops.py
+        outs += trace(activations, [x])[1] + trace(activation_gradients, [x])[1]
     if CONV_COMPLETE:  # their ops are run through onnxruntime by test_lenet5_and_the_complete_convolution
         outs += trace(lenet5, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]
         outs += trace(complete_conv, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]

@@ -135,12 +135,6 @@ def _softplus(b: Builder, fn: Function, out: Tensor) -> str:
     return b.node("Where", [linear, x, smooth])
 
 
-def _select(b: Builder, fn: Function, out: Tensor) -> str:
-    """where(cond, A, B) with the condition an option (a constant array)."""
-    a, c = fn.parents
-    return b.node("Where", [b.constant(np.asarray(fn.cond, dtype=np.bool_), "cond"), b.input(a, out), b.input(c, out)])
-
-
 # ----- reductions ---------------------------------------------------------------------------
 def _reduced_batch_axis(b: Builder, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> int | None:
     """Where x's batch axis is after a reduction over `axes`: gone if reduced, else moved left
@@ -621,7 +615,6 @@ _OPTIONAL: list[tuple[Any, str, Mapper]] = [
     (_activation_module, "SiLU", _silu),
     (_activation_module, "Softplus", _softplus),
     (_activation_module, "NormalCDF", _normal_cdf),  # Φ: in recorded backwards of gelu
-    (_activation_module, "Select", _select),  # where with the condition as an option: recorded backwards
 ]
 CONVS = (C.Correlate2d, C.Convolve2d) + tuple(
     getattr(C, name) for name in ("Conv2d",) if hasattr(C, name)
@@ -684,6 +677,8 @@ NOT_EXPORTED: dict[str, str] = {
     "IndexAdd": "it only appears in recorded backward graphs (the gradient of indexing)",
     "MaxUnpool2d": "it only appears in recorded backward graphs of max_pool2d",
     "MaxPoolSelect": "it only appears in recorded backward graphs of max_pool2d",
+    "Select": "it only appears in recorded backward graphs, its condition an array computed from the values "
+              "when the graph was recorded, which the file would freeze",
 }
 
 # Patterns tried on every op before OPS, in this order: (builder, tensor) -> a mapper
