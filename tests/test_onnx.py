@@ -389,12 +389,16 @@ def lenet5(x: Tensor) -> Tensor:
 
 
 def complete_conv(x: Tensor) -> tuple[Tensor, ...]:
-    """Stride, asymmetric padding, dilation, groups, a transposed conv, padded pooling."""
+    """Stride, asymmetric padding, dilation, groups, a transposed conv, padded pooling; correlate2d and
+    convolve2d with the same options and their "same"/"full" padding words."""
     h = tc.conv2d(x, C1, None, stride=2, padding=(1, 2), dilation=(1, 2))
     side = tc.conv2d(h, GROUPED, None, stride=1, padding=1, groups=2)  # 6 -> 8 channels in 2 groups
     back = tc.conv_transpose2d(h, UP, None, stride=2, padding=1, output_padding=1)
     pooled = tc.max_pool2d(h, 3, stride=2, padding=1) + tc.avg_pool2d(h, 3, stride=2, padding=1)
-    return side.sigmoid(), back, pooled, tc.correlate2d(x, C1, padding=1, stride=(2, 1))
+    rotated = tc.convolve2d(h, GROUPED, padding="full", dilation=(2, 1), groups=2)  # the kernel flipped per group
+    same = tc.correlate2d(h, GROUPED, mode="same", dilation=2, groups=2)
+    strided = tc.convolve2d(h, GROUPED, padding=(0, 2), stride=(1, 3), groups=2)
+    return side.sigmoid(), back, pooled, tc.correlate2d(x, C1, padding=1, stride=(2, 1)), rotated, same, strided
 
 
 @pytest.mark.skipif(not CONV_COMPLETE, reason="conv2d, conv_transpose2d and pooling are not in this version")
