@@ -88,7 +88,7 @@ def pool(x, kernel_size, stride=None, padding=0, kind="max"):
 
 def max_unpool(g, x, kernel_size, stride=None, padding=0):
     """Each window's g to the first maximum of x in that window (np.argmax: row-major first)."""
-    (kh, kw), (ph, pw) = pair(kernel_size), pair(padding)
+    kw, (ph, pw) = pair(kernel_size)[1], pair(padding)
     x4, g4 = (x, g) if x.ndim == 4 else (x[None], g[None])
     dxp = np.zeros((x4.shape[0], x4.shape[1], x4.shape[2] + 2 * ph, x4.shape[3] + 2 * pw))
     for a, b, (r, c), win in _windows(x, kernel_size, stride, padding, -np.inf):
@@ -102,7 +102,7 @@ def max_unpool(g, x, kernel_size, stride=None, padding=0):
 
 def max_select(h, x, kernel_size, stride=None, padding=0):
     """For each window, h at the first maximum of x in that window."""
-    (kh, kw), (ph, pw) = pair(kernel_size), pair(padding)
+    kw, (ph, pw) = pair(kernel_size)[1], pair(padding)
     h4 = h if h.ndim == 4 else h[None]
     hp = np.pad(h4, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = {}
