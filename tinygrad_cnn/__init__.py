@@ -3,9 +3,19 @@
 from .anomaly import detect_anomaly
 from .autograd import grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from .ops.activation import elu, gelu, leaky_relu, silu, softplus
 from .ops.conv import convolve2d, correlate2d
 from .ops.elementwise import add, clip, exp, log, relu, sigmoid, tanh
-from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
+from .ops.loss import (
+    bce,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    log_softmax,
+    mse_loss,
+    nll_loss,
+    softmax,
+)
 from .ops.matmul import matmul
 from .ops.shape import flip, rot180
 from .tensor import Tensor, grad_mode, is_grad_enabled, no_grad
@@ -23,6 +33,7 @@ __all__ = [
     "add",
     "bce",
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "clip",
     "convolve2d",
     "data",
@@ -30,17 +41,22 @@ __all__ = [
     "cross_entropy",
     "detect_anomaly",
     "draw_graph",
+    "elu",
     "exp",
     "flip",
+    "gelu",
     "grad",
     "grad_mode",
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "leaky_relu",
     "load",
     "log",
     "log_softmax",
     "matmul",
+    "mse_loss",
+    "nll_loss",
     "nn",
     "no_grad",
     "numerical_grad",
@@ -49,7 +65,9 @@ __all__ = [
     "rot180",
     "save",
     "sigmoid",
+    "silu",
     "softmax",
+    "softplus",
     "tanh",
     "viz",
 ]
