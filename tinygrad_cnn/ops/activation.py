@@ -71,7 +71,8 @@ class LeakyReLU(Function):
 
     def backward(self, g: Grad) -> tuple[Grad]:
         positive = self.parents[0].data > 0  # which branch: a constant, no gradient of its own
-        return (_where(positive, g, g * self.negative_slope),)
+        with np.errstate(invalid="ignore"):  # inf · 0 in the branch `where` discards
+            return (_where(positive, g, g * self.negative_slope),)
 
 
 class ELU(Function):
