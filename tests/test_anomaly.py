@@ -13,7 +13,7 @@ import pytest
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
-from tinygrad_cnn import tensor as tensor_module
+from tinygrad_cnn import function as tensor_module
 from tinygrad_cnn.anomaly import is_anomaly_enabled
 
 HERE = __file__

@@ -54,7 +54,7 @@ def test_gradcheck_catches_detach_in_the_wrong_place():
 
 
 def test_gradcheck_catches_a_wrong_backward(monkeypatch):
-    monkeypatch.setattr(Sigmoid, "backward", lambda self, g: (g * self.output,))  # forgot (1 − Y)
+    monkeypatch.setattr(Sigmoid, "backward", lambda self, g: (g * self.output(g),))  # forgot (1 − Y)
     x = Tensor(rng.standard_normal(3), requires_grad=True)
     with pytest.raises(tc.GradcheckError, match="input 0"):
         tc.gradcheck(lambda x: x.sigmoid(), [x])

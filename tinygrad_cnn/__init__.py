@@ -18,7 +18,9 @@ from .ops.loss import (
 )
 from .ops.matmul import matmul
 from .ops.shape import flip, rot180
-from .tensor import Tensor, grad_mode, is_grad_enabled, no_grad
+from .function import Function
+from .grad_mode import grad_mode, is_grad_enabled, no_grad, scope, set_grad_enabled
+from .tensor import Tensor
 
 from . import data, nn, optim
 from .serialization import load, save
@@ -28,6 +30,7 @@ from .viz import draw_graph
 __version__ = "0.1.0"
 
 __all__ = [
+    "Function",
     "GradcheckError",
     "Tensor",
     "add",
@@ -64,6 +67,8 @@ __all__ = [
     "relu",
     "rot180",
     "save",
+    "scope",
+    "set_grad_enabled",
     "sigmoid",
     "silu",
     "softmax",

@@ -8,7 +8,7 @@ While the mode is on, every op records the line of user code that created it (th
 first stack frame outside this package) and checks its result; each gradient the
 engine hands to an input is checked too, and a bad one is blamed on the op whose
 backward made it, with that op's creation site. When the mode is off the hook in
-`tensor.py` is None, so ops pay one global lookup and nothing is recorded.
+`function.py` is None, so ops pay one global lookup and nothing is recorded.
 
 Only what an op returns counts: the ops a backward is assembled from may pass
 through ±inf on the way to a finite gradient (BCE clamps log 0 = −inf to −100), so
@@ -26,17 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd as _autograd
-from . import tensor as _tensor
+from . import function as _function
+from .grad_mode import state
+from .tensor import Tensor
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_ENGINE_CODE = _autograd._run.__code__
 
 Site = tuple[str, int, str]  # (file, line, function) of the user code that created an op
 
 
 def is_anomaly_enabled() -> bool:
-    return _tensor._anomaly_hook is not None
+    return _function._anomaly_hook is not None
 
 
 class detect_anomaly(ContextDecorator):
@@ -52,12 +52,12 @@ class detect_anomaly(ContextDecorator):
         self._saved: list[Any] = []  # one entry per active `with`, so re-entry works
 
     def __enter__(self) -> detect_anomaly:
-        self._saved.append(_tensor._anomaly_hook)
-        _tensor._anomaly_hook = _check if self.enabled else None
+        self._saved.append(_function._anomaly_hook)
+        _function._anomaly_hook = _check if self.enabled else None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _tensor._anomaly_hook = self._saved.pop()
+        _function._anomaly_hook = self._saved.pop()
 
 
 def _user_site() -> Site | None:
@@ -69,16 +69,6 @@ def _user_site() -> Site | None:
             return (filename, frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back
     return None
-
-
-def _inside_engine() -> bool:
-    """True when the op runs as part of a backward pass (the engine is on the stack)."""
-    frame: FrameType | None = sys._getframe(2)
-    while frame is not None:
-        if frame.f_code is _ENGINE_CODE:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def _describe_site(site: Site | None) -> str:
@@ -102,7 +92,7 @@ def _describe_values(a: np.ndarray) -> str:
     return f"{' and '.join(kinds)} ({bad} of {a.size} values)"
 
 
-def _check(fn: Any, t: _tensor.Tensor, phase: str) -> None:
+def _check(fn: Any, t: Tensor, phase: str) -> None:
     """The hook: `phase` is "forward" (t is the op's output) or "backward" (t is the
     gradient its backward gave one of its inputs)."""
     if phase == "forward":
@@ -112,7 +102,7 @@ def _check(fn: Any, t: _tensor.Tensor, phase: str) -> None:
         return
     site = getattr(fn, "_anomaly_site", None)
     if phase == "forward":
-        if _inside_engine():
+        if state.in_backward:
             return  # a step inside some backward; the gradient it ends in is checked
         msg = f"detect_anomaly: {fn.name} produced {_describe_values(data)} in its forward, output of shape {t.shape}"
         bad_inputs = [

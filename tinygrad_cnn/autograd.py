@@ -1,167 +1,266 @@
-"""The reverse-mode engine: topological order by an explicit stack, then one sweep
-from the outputs back to the leaves, summing every gradient that reaches a tensor."""
+"""The reverse-mode engine, in five named steps:
+
+- collect:   every tensor that requires grad and leads to the outputs;
+- order:     the ops' outputs newest first (an op is always created after its inputs, so
+             this visits every consumer before what it consumed; no recursion anywhere);
+- seed:      dE/dE = 1, or the gradients given, at the outputs;
+- propagate: each op's backward in that order, summing what reaches each input;
+- store:     the sums into `.grad` (`backward`), or handed back (`grad`).
+
+A plain pass moves ndarrays from op to op and leaves the thread's grad mode alone;
+with `create_graph=True` the gradients are Tensors and every formula is recorded.
+Unless the graph is retained, each op frees its saved buffers once its backward ran,
+and a second pass through it raises.
+"""
 
 from __future__ import annotations
 
 import gc
+from contextlib import nullcontext
 from typing import Any, Sequence
 
 import numpy as np
 
-from . import tensor as _t
+from . import function as _function
+from .grad_mode import grad_mode, state
 from .ops import formula
-from .tensor import Tensor, grad_mode
+from .tensor import Tensor
 
 
-def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
-    """Tensors that require grad and lead to `roots`, parents before children.
-
-    Iterative depth-first search, so a chain 100,000 ops deep is no problem.
-    """
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
-    pop, push, seen = stack.pop, stack.append, visited.add  # bound once: this loop runs per node
+def _collect(roots: Sequence[Tensor]) -> tuple[list[Tensor], dict[int, Tensor]]:
+    """(op outputs, leaves by id) that require grad and lead to `roots`."""
+    outputs: list[Tensor] = []
+    leaves: dict[int, Tensor] = {}
+    seen: set[int] = set()
+    stack = list(roots)
+    pop, push, mark = stack.pop, stack.append, seen.add  # bound once: this loop runs per node
     while stack:
-        node, children_done = pop()
-        if children_done:
-            order.append(node)
+        t = pop()
+        i = id(t)
+        if i in seen:
             continue
-        i = id(node)
-        if i in visited:
+        mark(i)
+        fn = t._ctx
+        if fn is None:
+            leaves[i] = t
             continue
-        seen(i)
-        push((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for p in ctx.parents:
-                if p.requires_grad and id(p) not in visited:
-                    push((p, False))
-    return order
+        outputs.append(t)
+        for p in fn.parents:
+            if p.requires_grad and id(p) not in seen:
+                push(p)
+    return outputs, leaves
 
 
-def _seed_grad(t: Tensor, grad: object, who: str) -> Tensor:
+def _order(outputs: list[Tensor]) -> list[Tensor]:
+    """Newest op first: every consumer of a tensor comes before the op that made it."""
+    keyed = sorted([(t._ctx.seq, t) for t in outputs], key=_first, reverse=True)  # type: ignore[union-attr]
+    return [t for _, t in keyed]
+
+
+def _first(pair: tuple[int, Tensor]) -> int:
+    return pair[0]
+
+
+def _seed(t: Tensor, grad: object, who: str) -> Any:
+    """The gradient a pass starts from at output `t`, as an array (or a Tensor if given one)."""
     if grad is None:
         if t.size != 1:
             raise ValueError(
                 f"{who}: grad must be given for a non-scalar output of shape {t.shape} "
                 f"(it defaults to ones only for a tensor of size 1)"
             )
-        return Tensor._make(np.ones_like(t.data))
+        return np.ones_like(t._data)
     if isinstance(grad, Tensor):
         if grad.shape != t.shape:
             raise ValueError(f"{who}: grad of shape {grad.shape} does not match the output's shape {t.shape}")
         return grad if grad.dtype == t.dtype else grad._cast(t.dtype)
     try:
-        g = np.asarray(grad, dtype=t.dtype)
+        g = np.array(grad, dtype=t.dtype)  # a copy: a .grad must never alias the caller's array
     except (TypeError, ValueError):
         raise TypeError(f"{who}: grad must be an array of numbers of shape {t.shape}, got {type(grad).__name__}") from None
     if g.shape != t.shape:
         raise ValueError(f"{who}: grad of shape {g.shape} does not match the output's shape {t.shape}")
-    return Tensor._make(g)
+    return g
 
 
-def _run(
-    roots: Sequence[Tensor], seeds: Sequence[Tensor], create_graph: bool, keep: set[int] | None
-) -> dict[int, Any]:
-    """Propagate `seeds` from `roots` back through the graph.
+def _as_kind(g: Any, record: bool) -> Any:
+    """A seed in the pass's kind: a Tensor when recording, else an array."""
+    if record:
+        return g if isinstance(g, Tensor) else Tensor._make(g)
+    return np.array(g._data) if isinstance(g, Tensor) else g
 
-    With `keep` None every tensor on the way gets its gradient added to `.grad`;
-    otherwise `.grad` is left alone and the gradients of the tensors whose ids are in
-    `keep` are returned. A plain pass moves ndarrays from op to op; with
-    `create_graph` the gradients are Tensors and every formula is recorded.
-    """
-    for r in roots:
-        if not r.requires_grad:
-            raise ValueError(f"{'backward' if keep is None else 'grad'}: the output of shape {r.shape} does not "
-                             "require grad (no input requires grad, or it was made under no_grad)")
-    grads: dict[int, Any] = {}
-    for r, s in zip(roots, seeds):
-        # a plain pass must not alias the caller's array into a .grad (see the sweep)
-        g = s if create_graph else np.array(s.data)
-        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+
+def _check_count(fn: Any, in_grads: Any) -> None:
+    """A backward returns one gradient (or None) per input."""
+    if not isinstance(in_grads, (tuple, list)) or len(in_grads) != len(fn.parents):
+        count = len(in_grads) if isinstance(in_grads, (tuple, list)) else f"a {type(in_grads).__name__}, not a tuple of"
+        raise TypeError(f"{type(fn).__name__}.backward returned {count} gradients for {len(fn.parents)} inputs")
+
+
+def _checked_grad(fn: Any, i: int, pg: Any, record: bool) -> Any:
+    """A gradient in the kind of the pass (numpy's 0-d scalars become arrays), or a
+    TypeError naming the op: a Tensor in a plain pass would put objects into `.grad`."""
+    name = type(fn).__name__
+    if record:
+        if isinstance(pg, Tensor):
+            return pg
+        raise TypeError(f"{name}.backward returned a {type(pg).__name__} for input {i} while recording "
+                        "(create_graph=True); compute it from self.inputs(g) and g so it is a Tensor")
+    if isinstance(pg, np.generic):
+        pg = np.asarray(pg)
+    if type(pg) is not np.ndarray:
+        what = "a Tensor" if isinstance(pg, Tensor) else f"a {type(pg).__name__}"
+        raise TypeError(f"{name}.backward returned {what} for input {i} in a plain backward; "
+                        "it must return ndarrays (use self.inputs(g), which gives arrays here)")
+    if pg.dtype.kind != "f":
+        raise TypeError(f"{name}.backward returned an array of dtype {pg.dtype} for input {i}; gradients are floats")
+    return pg
+
+
+def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain: bool,
+               keep: set[int] | None, reach: set[int] | None) -> dict[int, Any]:
+    """Run each op's backward, newest first; with `keep` None intermediates get their
+    `.grad`, else the gradients of the tensors whose ids are in `keep` are returned."""
     kept: dict[int, Any] = {}
-    order = toposort(roots)
-    # For grad(): only ops with a requested tensor upstream need their backward run,
-    # so gradients that nobody asked for (e.g. the weights' when asking for dE/dX) cost nothing.
-    reach: set[int] | None = None
-    if keep is not None:
-        reach = set(keep)
-        for node in order:  # parents come first
-            if node._ctx is not None and any(id(p) in reach for p in node._ctx.parents):
-                reach.add(id(node))
-    hook = _t._anomaly_hook  # read once: per edge it is the only global the loop needs
-    with grad_mode(create_graph):  # on only when the backward is to be recorded
-        # The sweep allocates many short-lived objects and no cycles (refcounting frees
-        # them), so the cycle collector would only rescan the graph again and again: pause it.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            for node in reversed(order):
-                g = grads.pop(id(node), None)
-                if g is None:
-                    continue
-                if keep is None:
-                    data = g.data if create_graph else g
-                    if type(data) is not np.ndarray:  # numpy returns 0-d results as scalars
-                        data = np.asarray(data)
-                    if node.grad is not None:
-                        node.grad = np.asarray(node.grad + data)
-                    elif node._ctx is None:
-                        node.grad = data.copy()  # a leaf's own array: optimizers update it in place
-                    else:
-                        # An intermediate's gradient may share memory with others of this pass
-                        # (an add hands the same dE/dZ to both inputs): read-only, not copied.
-                        data.flags.writeable = False
-                        node.grad = data
-                elif id(node) in keep:
-                    kept[id(node)] = g
-                fn = node._ctx
-                if fn is None:
-                    continue
-                parents = fn.parents
-                if reach is not None and not any(id(p) in reach for p in parents):
-                    continue
-                in_grads = fn.backward(g)
-                if len(in_grads) != len(parents):
-                    raise TypeError(f"{fn.name}: backward returned {len(in_grads)} gradients for {len(parents)} inputs")
-                for p, pg in zip(parents, in_grads):
-                    if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
-                        continue
-                    pd = p.data
-                    if pg.shape != pd.shape:
-                        raise RuntimeError(
-                            f"{fn.name}: backward gave a gradient of shape {pg.shape} for an input of shape {pd.shape}"
-                        )
-                    if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
-                        pg = formula.cast(pg, pd.dtype)
-                    if hook is not None:
-                        hook(fn, pg if create_graph else Tensor._make(np.asarray(pg)), "backward")
-                    k = id(p)
-                    prev = grads.get(k)
-                    grads[k] = pg if prev is None else prev + pg
-        finally:
-            if collecting:
-                gc.enable()
+    hook = _function._anomaly_hook  # read once: per edge it is the only global the loop needs
+    for node in order:
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if keep is None:
+            _store(node, g.data if record else g, leaf=False)
+        elif id(node) in keep:
+            kept[id(node)] = g
+        fn = node._ctx
+        parents = fn.parents
+        if reach is not None and not any(id(p) in reach for p in parents):
+            continue
+        if fn.released:
+            raise RuntimeError(
+                f"{fn.name}: trying to backward through the graph a second time: its saved buffers were "
+                "freed by the first backward; pass retain_graph=True to the first backward (or tc.grad) "
+                "to backward through it again"
+            )
+        fn.check_versions(node)
+        in_grads = fn.backward(g)
+        _check_count(fn, in_grads)
+        for i, (p, pg) in enumerate(zip(parents, in_grads)):
+            if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):
+                continue
+            if record or type(pg) is not np.ndarray or pg.dtype.kind != "f":
+                pg = _checked_grad(fn, i, pg, record)
+            pd = p._data
+            if pg.shape != pd.shape:
+                raise ValueError(f"{type(fn).__name__}.backward gave a gradient of shape {pg.shape} "
+                                 f"for an input of shape {pd.shape}")
+            if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
+                pg = formula.cast(pg, pd.dtype)
+            if hook is not None:
+                hook(fn, pg if record else Tensor._make(pg), "backward")
+            k = id(p)
+            prev = grads.get(k)
+            grads[k] = pg if prev is None else prev + pg
+        if not retain:
+            fn.release()
     return kept
 
 
-def backward(root: Tensor, grad: object = None) -> None:
+def _store(t: Tensor, g: Any, leaf: bool) -> None:
+    """Add `g` into `t.grad`."""
+    if type(g) is not np.ndarray:  # numpy returns 0-d results as scalars
+        g = np.asarray(g)
+    if t.grad is not None:
+        t.grad = np.asarray(t.grad + g)
+    elif leaf:
+        t.grad = g.copy()  # a leaf's own array: optimizers update it in place
+    else:
+        # An intermediate's gradient may share memory with others of this pass (an add
+        # hands the same dE/dZ to both inputs): read-only, not copied.
+        g.flags.writeable = False
+        t.grad = g
+
+
+def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, retain: bool,
+         keep: set[int] | None) -> dict[int, Any]:
+    """collect, order, seed, propagate; store into `.grad` when `keep` is None."""
+    outputs, leaves = _collect(roots)
+    order = _order(outputs)
+    grads: dict[int, Any] = {}
+    for r, s in zip(roots, seeds):
+        g = _as_kind(s, create_graph)
+        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+    # For grad(): only ops with a requested tensor upstream need their backward run, so
+    # gradients nobody asked for (e.g. the weights' when asking for dE/dX) cost nothing.
+    reach: set[int] | None = None
+    if keep is not None:
+        reach = set(keep)
+        for node in reversed(order):  # inputs before consumers
+            if any(id(p) in reach for p in node._ctx.parents):  # type: ignore[union-attr]
+                reach.add(id(node))
+    # The sweep makes many short-lived objects and no cycles (refcounting frees them);
+    # the cycle collector would only rescan the graph again and again: pause it.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with _recording() if create_graph else nullcontext():
+            kept = _propagate(order, grads, create_graph, retain, keep, reach)
+    finally:
+        if collecting:
+            gc.enable()
+    for i, g in grads.items():  # what is left reached the leaves (and any root leaf)
+        if keep is None:
+            leaf = leaves.get(i)
+            if leaf is not None:
+                _store(leaf, g.data if create_graph else g, leaf=True)
+        elif i in keep:
+            kept[i] = g
+    return kept
+
+
+class _recording(grad_mode):
+    """Grad mode on while a backward is recorded; anomaly detection knows it is inside."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+    def __enter__(self) -> None:
+        super().__enter__()
+        state.in_backward += 1
+
+    def __exit__(self, *exc: object) -> None:
+        state.in_backward -= 1
+        super().__exit__(*exc)
+
+
+def _check_roots(roots: Sequence[Tensor], who: str) -> None:
+    for r in roots:
+        if not isinstance(r, Tensor):
+            raise TypeError(f"{who}: outputs must be Tensors, got {type(r).__name__}")
+        if not r.requires_grad:
+            raise ValueError(f"{who}: the output of shape {r.shape} does not require grad "
+                             "(no input requires grad, or it was made under no_grad)")
+
+
+def backward(root: Tensor, grad: object = None, retain_graph: bool = False) -> None:
     """`root.backward(grad)`: accumulate dE/dT into `.grad` of every tensor T on the way."""
-    _run([root], [_seed_grad(root, grad, "backward")], create_graph=False, keep=None)
+    _check_roots([root], "backward")
+    seed = _seed(root, grad, "backward")
+    _run([root], [seed], create_graph=False, retain=retain_graph, keep=None)
 
 
 def grad(
     outputs: Tensor | Sequence[Tensor],
     inputs: Tensor | Sequence[Tensor],
     grad_outputs: object = None,
+    retain_graph: bool | None = None,
     create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of `outputs` with respect to `inputs`, as a tuple; `.grad` is untouched.
 
     With `create_graph=True` the backward pass is itself recorded, so the result can be
-    differentiated again (Hessian-vector products, gradient penalties).
+    differentiated again (Hessian-vector products, gradient penalties). The graph is
+    retained when `retain_graph` is True, or (its default) when `create_graph` is.
     """
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -170,11 +269,13 @@ def grad(
     gos = list(grad_outputs)  # type: ignore[call-overload]
     if len(gos) != len(outs):
         raise ValueError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
+    _check_roots(outs, "grad")
     for t in ins:
-        if not t.requires_grad:
-            raise ValueError(f"grad: an input of shape {t.shape} does not require grad")
-    seeds = [_seed_grad(o, g, "grad") for o, g in zip(outs, gos)]
-    kept = _run(outs, seeds, create_graph, keep={id(t) for t in ins})
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise ValueError(f"grad: an input of shape {getattr(t, 'shape', None)} does not require grad")
+    seeds = [_seed(o, g, "grad") for o, g in zip(outs, gos)]
+    retain = create_graph if retain_graph is None else retain_graph
+    kept = _run(outs, seeds, create_graph, retain, keep={id(t) for t in ins})
     result = []
     for t in ins:
         g = kept.get(id(t))

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import tensor as _t
 from .autograd import grad as _grad
-from .tensor import Tensor, grad_mode, no_grad
+from .grad_mode import grad_mode, is_grad_enabled, no_grad
+from .tensor import Tensor
 
 Outputs = Tensor | Sequence[Tensor]
 
@@ -86,7 +86,7 @@ def _analytic_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], che
             if not out.requires_grad:  # the output does not depend on any checked input
                 grads: tuple = (None,) * len(targets)
             else:
-                grads = _grad(out, targets, seed, allow_unused=True)
+                grads = _grad(out, targets, seed, retain_graph=True, allow_unused=True)
             for r, (t, g) in enumerate(zip(targets, grads)):
                 rows[r].append(np.zeros(t.size) if g is None else np.asarray(g.data, np.float64).ravel())
     return [np.stack(r) if r else np.zeros((0, inputs[i].size)) for r, i in zip(rows, checked)]
@@ -156,6 +156,11 @@ def _check_inputs(who: str, inputs: Sequence[object]) -> list[Tensor]:
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor):
             raise TypeError(f"{who}: inputs must be Tensors, input {i} is {type(t).__name__}")
+        if t.requires_grad and not t.data.flags.writeable:
+            raise ValueError(
+                f"{who}: input {i} of shape {t.shape} holds a read-only array, and finite differences "
+                "nudge it in place; pass a writable copy, e.g. Tensor(x.copy(), requires_grad=True)"
+            )
     return inputs  # type: ignore[return-value]
 
 
@@ -212,7 +217,7 @@ def gradgradcheck(
         targets = [xs[i] for i in checked]
         # Numerical evaluation runs under no_grad: only values are needed there, so the
         # backward is not recorded; the analytic pass records it to differentiate it.
-        record = _t.is_grad_enabled()
+        record = is_grad_enabled()
         with grad_mode(True):
             ys = _as_outputs(fn(*xs), "gradgradcheck")
             live = [(y, g) for y, g in zip(ys, v) if y.requires_grad]

@@ -1,4 +1,4 @@
-"""The Tensor, the Function base class every op derives from, and grad mode.
+"""The Tensor: an array that remembers the op which produced it.
 
 A Tensor made by an op keeps that op's Function in ``_ctx``; the Function keeps the
 input Tensors in ``parents``. Pointers only go backwards (output -> op -> inputs), so
@@ -7,66 +7,59 @@ a graph is freed by reference counting alone, with no cycle for the collector.
 
 from __future__ import annotations
 
-import inspect
-import weakref
-from contextlib import ContextDecorator
 from operator import attrgetter
-from typing import Any, Callable, ClassVar, Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
+from . import function as _function
+from .function import Function
+from .grad_mode import grad_mode, is_grad_enabled, no_grad, set_grad_enabled, state
+
 ArrayLike = Union["Tensor", np.ndarray, float, int, Sequence]
 
-_grad_enabled = True
+__all__ = ["ArrayLike", "Function", "Tensor", "grad_mode", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
-
-class grad_mode(ContextDecorator):
-    """Context manager (or decorator): grad mode `enabled` inside, the previous mode
-    after, even on an exception. Blocks nest, and one object may be re-entered."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._saved: list[bool] = []  # one entry per active `with`
-
-    def __enter__(self) -> None:
-        self._saved.append(_grad_enabled)
-        set_grad_enabled(self.enabled)
-
-    def __exit__(self, *exc: object) -> None:
-        set_grad_enabled(self._saved.pop())
-
-
-class no_grad(grad_mode):
-    """Context manager (or decorator): no graph is recorded inside; results don't
-    require grad."""
-
-    def __init__(self) -> None:
-        super().__init__(False)
-
-
-def set_grad_enabled(mode: bool) -> None:
-    global _grad_enabled
-    _grad_enabled = mode
-
-
-def is_grad_enabled() -> bool:
-    return _grad_enabled
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _as_array(data: Any) -> np.ndarray:
-    """float32/float64 arrays keep their dtype; everything else becomes float64."""
-    if isinstance(data, np.ndarray) and data.dtype in (np.float32, np.float64):
+    """The array a Tensor holds for `data`.
+
+    float32/float64 arrays are kept as they are (not copied); numpy integer and bool
+    arrays keep their dtype; Python numbers and lists become float64. Anything whose
+    numbers numpy would change or drop without a word is refused: complex values,
+    strings, objects (`None` inside a list), dates, masked arrays.
+    """
+    if type(data) is np.ndarray and data.dtype in _FLOATS:
         return data
-    if isinstance(data, np.generic) and data.dtype in (np.float32, np.float64):
-        return np.asarray(data)  # a numpy scalar (e.g. a float32 array's .sum()) is 0-d data too
     if isinstance(data, Tensor):
         raise TypeError("Tensor(data): data is already a Tensor; use .detach() or .data")
     if data is None:
         raise TypeError("Tensor(data): data is None; give a number, a nested list or an ndarray")
+    if isinstance(data, np.ma.MaskedArray):
+        raise TypeError("Tensor(data): a masked array would lose its mask; use m.filled(value) or m.compressed()")
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"Tensor(data): {data!r} is a string, not a number")
+    if isinstance(data, int) and not isinstance(data, bool) and abs(data) >= 2**1024:
+        raise ValueError(f"Tensor(data): the integer {str(data)[:20]}... is too large for float64")
+    from_numpy = isinstance(data, (np.ndarray, np.generic))  # np.matrix too: it becomes a plain array
     try:
-        return np.asarray(data, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"Tensor(data): cannot convert {type(data).__name__} to a float array: {e}") from None
+        array = np.asarray(data)
+    except (TypeError, ValueError) as e:  # ragged lists
+        raise TypeError(f"Tensor(data): cannot convert {type(data).__name__} to an array of numbers: {e}") from None
+    kind = array.dtype.kind
+    if kind == "f" and array.dtype in _FLOATS and from_numpy:
+        return array
+    if kind in "iub" and from_numpy:
+        return array
+    if kind in "fiub":
+        return array.astype(np.float64)
+    what = {"c": "complex numbers", "U": "strings", "S": "bytes", "M": "dates", "m": "time spans"}.get(kind)
+    if what is None:  # an object array: None, a Tensor or another object inside a list
+        odd = next((v for v in array.ravel() if not isinstance(v, (int, float, np.number)) or isinstance(v, complex)), None)
+        what = f"a {type(odd).__name__} ({odd!r})" if odd is not None else f"objects of dtype {array.dtype}"
+    raise TypeError(f"Tensor(data): data holds {what}; a Tensor holds real numbers (or bools)")
 
 
 class Tensor:
@@ -79,31 +72,47 @@ class Tensor:
     shape and dtype; passes add into it. A leaf's `.grad` is its own writable array. An
     intermediate tensor's `.grad` is read-only: it may share memory with other
     gradients of the same pass (copy it to change it).
+
+    In-place changes made through the tensor (`add_`, `sub_`, `mul_`, `zero_`, `copy_`,
+    assigning `.data`, optimizer steps) count up its version; a backward that needs
+    the old values then refuses to run. Writing into the array itself
+    (`t.data[...] = v`) bypasses the count, as `.data` does in PyTorch.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_ctx", "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "name", "_ctx", "_version", "__weakref__")
     __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
-        self.data: np.ndarray = _as_array(data)
+        self._data: np.ndarray = _as_array(data)
         self.grad: np.ndarray | None = None
+        if requires_grad and self._data.dtype.kind != "f":
+            raise TypeError(
+                f"Tensor: only float tensors can require grad, got dtype {self._data.dtype} "
+                f"(shape {self._data.shape}); convert with .astype(np.float64) first"
+            )
         self.requires_grad = bool(requires_grad)
         self.name = name
         self._ctx: Function | None = None
+        self._version = 0
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
-        """Fast constructor for op results: `data` is already a float array."""
-        t = cls.__new__(cls)
-        t.data, t.grad, t.requires_grad, t.name, t._ctx = data, None, requires_grad, None, None
+        """Fast constructor for op results: `data` is already an array of numbers."""
+        t = _new(cls)
+        t._data, t.grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, 0
         return t
 
     # ----- properties -------------------------------------------------------------
+    def _set_data(self, value: Any) -> None:
+        self._data = _as_array(value)
+        self._version += 1
+
     # attrgetter runs in C: these are read several times per op in every backward
-    shape = property(attrgetter("data.shape"))
-    ndim = property(attrgetter("data.ndim"))
-    dtype = property(attrgetter("data.dtype"))
-    size = property(attrgetter("data.size"))
+    data = property(attrgetter("_data"), _set_data, doc="The values, an np.ndarray (assigning counts as an in-place change).")
+    shape = property(attrgetter("_data.shape"))
+    ndim = property(attrgetter("_data.ndim"))
+    dtype = property(attrgetter("_data.dtype"))
+    size = property(attrgetter("_data.size"))
 
     @property
     def is_leaf(self) -> bool:
@@ -111,10 +120,12 @@ class Tensor:
 
     @property
     def op(self) -> str | None:
+        """The name of the op that produced this tensor; None for a leaf."""
         return None if self._ctx is None else self._ctx.name
 
     @property
     def parents(self) -> tuple[Tensor, ...]:
+        """The input Tensors of the op that produced this tensor; empty for a leaf."""
         return () if self._ctx is None else self._ctx.parents
 
     @property
@@ -122,18 +133,19 @@ class Tensor:
         return self.transpose()
 
     def numpy(self) -> np.ndarray:
-        return self.data
+        return self._data
 
     def item(self) -> float:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item(): only a tensor of size 1 converts to a number, got shape {self.shape}")
-        return float(self.data.reshape(()))
+        return self._data.reshape(()).item()
 
     def detach(self) -> Tensor:
-        return Tensor._make(self.data)
+        """The same values (shared, not copied) cut from the graph."""
+        return Tensor._make(self._data)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self._data)
 
     def __repr__(self) -> str:
         parts = [f"shape={self.shape}", f"dtype={self.dtype}"]
@@ -144,15 +156,69 @@ class Tensor:
         if self.requires_grad:
             parts.append("requires_grad=True")
         parts.append("grad=None" if self.grad is None else "grad=set")
-        body = np.array2string(self.data, precision=4, threshold=20, edgeitems=2)
+        body = np.array2string(self._data, precision=4, threshold=20, edgeitems=2)
         return f"Tensor({body}, {', '.join(parts)})"
 
     # ----- autograd ---------------------------------------------------------------
-    def backward(self, grad: np.ndarray | None = None) -> None:
-        """Reverse-mode pass: fill `.grad` of every tensor in the graph that requires grad."""
+    def backward(self, grad: np.ndarray | None = None, retain_graph: bool = False) -> None:
+        """Reverse-mode pass: add dE/dT to `.grad` of every tensor T in the graph that
+        requires grad. The graph's saved buffers are freed afterwards unless
+        `retain_graph=True`; a second backward through a freed graph raises."""
         from .autograd import backward
 
-        backward(self, grad)
+        backward(self, grad, retain_graph)
+
+    # ----- in-place changes (not recorded; each counts up the version) ------------
+    def _inplace(self, op: str) -> np.ndarray:
+        if self.requires_grad and state.enabled:
+            raise RuntimeError(
+                f"{op}: an in-place change of a tensor that requires grad (shape {self.shape}) is not recorded; "
+                "do it under tc.no_grad(), as optimizers do"
+            )
+        if not self._data.flags.writeable:
+            raise ValueError(f"{op}: the tensor's array (shape {self.shape}) is read-only; give the tensor a writable copy (t.data = t.data.copy())")
+        self._version += 1
+        return self._data
+
+    def _operand(self, op: str, other: Any) -> Any:
+        value = other._data if isinstance(other, Tensor) else np.asarray(other)
+        if value.dtype.kind not in "fiub":
+            raise TypeError(f"{op}: expected a number, an array or a Tensor, got {type(other).__name__}")
+        if np.broadcast_shapes(value.shape, self.shape) != self.shape:
+            raise ValueError(f"{op}: an operand of shape {value.shape} does not broadcast to the tensor's shape {self.shape}")
+        return value
+
+    def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        """self += alpha · other, in place."""
+        value = self._operand("add_", other)
+        data = self._inplace("add_")
+        np.add(data, value if alpha == 1 else alpha * value, out=data, casting="same_kind")
+        return self
+
+    def sub_(self, other: Any, alpha: float = 1.0) -> Tensor:
+        """self −= alpha · other, in place."""
+        value = self._operand("sub_", other)
+        data = self._inplace("sub_")
+        np.subtract(data, value if alpha == 1 else alpha * value, out=data, casting="same_kind")
+        return self
+
+    def mul_(self, other: Any) -> Tensor:
+        """self *= other, in place."""
+        value = self._operand("mul_", other)
+        data = self._inplace("mul_")
+        np.multiply(data, value, out=data, casting="same_kind")
+        return self
+
+    def zero_(self) -> Tensor:
+        """Set every value to 0, in place."""
+        self._inplace("zero_")[...] = 0
+        return self
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy `src`'s values into this tensor (broadcast to its shape, in its dtype)."""
+        value = self._operand("copy_", src)
+        np.copyto(self._inplace("copy_"), value, casting="same_kind" if value.dtype.kind == "f" else "unsafe")
+        return self
 
     # ----- operators --------------------------------------------------------------
     def _other(self, other: Any) -> Tensor:
@@ -166,9 +232,10 @@ class Tensor:
             or (isinstance(other, (int, float, np.number)) and kind is not bool)
             or (kind is np.ndarray and other.ndim == 0 and other.dtype.kind in "iuf")
         ):
-            # A number (Python or numpy, or a 0-d array) takes this tensor's dtype, as in
-            # PyTorch, so float32 stays float32.
-            return Tensor._make(np.asarray(other, dtype=self.data.dtype))
+            # A number (Python or numpy, or a 0-d array) takes a float tensor's dtype, as
+            # in PyTorch, so float32 stays float32; against int/bool data numpy promotes.
+            dtype = self._data.dtype
+            return Tensor._make(np.asarray(other, dtype=dtype if dtype.kind == "f" else None))
         if isinstance(other, np.ndarray) or isinstance(other, (list, tuple, np.generic)):
             return Tensor(other)
         raise TypeError(f"unsupported operand type {type(other).__name__} for a Tensor op")
@@ -275,101 +342,8 @@ class Tensor:
         return C.convolve2d(self, k, mode)
 
 
-class Function:
-    """One op: `forward` on arrays, `backward` by the op's own formulas.
-
-    The class docstring is the op's calculus in the seed's notation: its first line is
-    the forward formula, each further line the gradient for one input. The graph
-    drawing and the docs' derivatives table read it from there.
-
-    `backward(g)` receives dE/dY and returns one gradient (or None) per parent. It is
-    written once, with operators and methods that numpy arrays and Tensors share, and
-    runs in one of two ways. A plain `backward()` hands it arrays (`g`, `inputs()`,
-    `output`), so the formulas are plain numpy. With `create_graph=True` it gets the
-    Tensors themselves, so the same formulas record the gradient computation as a
-    graph of its own, which can be drawn and differentiated again.
-    """
-
-    __slots__ = ("parents", "_out")
-    name: ClassVar[str] = "function"
-    # Formulas that replace the docstring's when an option has a given value, in the
-    # docstring's format: {("mode", "full"): """Y = ... / dE/dX = ..."""}.
-    variants: ClassVar[dict[tuple[str, Any], str]] = {}
-    parents: tuple[Tensor, ...]
-    _out: weakref.ref[Tensor]
-    # Each op defines `forward(self, x, ...) -> ndarray`, one array per input, and
-    # `backward(self, g) -> tuple`, one gradient (or None) per input.
-    forward: Callable[..., np.ndarray]
-    backward: Callable[..., tuple[Any, ...]]
-
-    def inputs(self) -> tuple[Any, ...]:
-        """The inputs as backward's formulas use them: arrays, or the parent Tensors
-        while the backward is being recorded."""
-        ps = self.parents
-        if _grad_enabled:
-            return ps
-        if len(ps) == 2:  # most ops: spelled out, no list (this runs once per op per backward)
-            return ps[0].data, ps[1].data
-        return tuple([p.data for p in ps])
-
-    @classmethod
-    def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
-        fn = _new(cls)
-        if options:
-            for key, value in options.items():  # the op's non-tensor options: axis, mode, ...
-                setattr(fn, key, value)
-        # One and two inputs spelled out: for tiny tensors this bookkeeping costs as
-        # much as the arithmetic, so no list and no generator on the common path.
-        if len(inputs) == 2:
-            a, b = inputs
-            data = fn.forward(a.data, b.data)
-            track = _grad_enabled and (a.requires_grad or b.requires_grad)
-        elif len(inputs) == 1:
-            data = fn.forward(inputs[0].data)
-            track = _grad_enabled and inputs[0].requires_grad
-        else:
-            data = fn.forward(*[t.data for t in inputs])
-            track = _grad_enabled and any(t.requires_grad for t in inputs)
-        if type(data) is not np.ndarray:  # numpy gives 0-d results as scalars; .data is an array
-            data = np.asarray(data)
-        out = _new(Tensor)
-        out.data, out.grad, out.requires_grad, out.name, out._ctx = data, None, track, None, None
-        if track:
-            fn.parents = inputs
-            fn._out = _weakref(out)
-            out._ctx = fn
-        if _anomaly_hook is not None:
-            _anomaly_hook(fn, out, "forward")
-        return out
-
-    @property
-    def output(self) -> Any:
-        """What this op produced, as `inputs()` gives the inputs (alive whenever its
-        backward runs: the engine holds every tensor of the graph)."""
-        out = self._out()
-        assert out is not None, f"{self.name}: output freed before backward"
-        return out if _grad_enabled else out.data
-
-    @classmethod
-    def formulas(cls, variant: tuple[str, Any] | None = None) -> list[str]:
-        """[forward formula, gradient formula per input] from the class docstring, or
-        from `variants[variant]` for an option value that changes them."""
-        doc = inspect.cleandoc(cls.__doc__ or "" if variant is None else cls.variants[variant])
-        return [line.strip() for line in doc.splitlines() if line.strip()]
-
-    def applied_formulas(self) -> list[str]:
-        """The formulas this op applied: a variant's when one of its options selects one."""
-        for option, value in self.variants:
-            if getattr(self, option, None) == value:
-                return self.formulas((option, value))
-        return self.formulas()
-
-
-_new = object.__new__  # Tensor and Function have no __init__ work to skip
-_weakref = weakref.ref
-
-# Set by detect_anomaly(); None (and so free) otherwise.
-_anomaly_hook: Any = None
+_new = object.__new__
+_function._Tensor = Tensor
 
 
 # Tensor methods call the ops through these modules; imported last because the ops

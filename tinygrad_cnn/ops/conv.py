@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import ArrayLike, Function, Tensor, is_grad_enabled
+from ..function import Function
+from ..tensor import ArrayLike, Tensor
 from .elementwise import Grad, tensor
 from .shape import rot180
 
@@ -122,6 +123,8 @@ class Correlate2d(Function):
         dE/dK_ij = rot180(dE/dY_i ⋆ X_j)
         """
     }
+    options = ("mode",)
+    buffers = ("cols", "kmat")
     mode: str
     flip = False  # convolution flips the kernel: X * K = X ⋆ rot180(K)
 
@@ -170,10 +173,10 @@ class Correlate2d(Function):
         return y.reshape(_out_shape(x.shape, k.shape, self.mode))
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        if is_grad_enabled():  # recorded: the formulas as ops, so they can be drawn and differentiated
+        if isinstance(g, Tensor):  # recorded: the formulas as ops, so they can be drawn and differentiated
             return self._backward_graph(g)
         x, k = self.parents
-        n, c, h, w = _to4d(x.data).shape
+        n, c, h, w = _to4d(x._data).shape
         o, kh, kw = self.kmat.shape[0], k.shape[-2], k.shape[-1]
         g4 = _to4d(np.asarray(g)).astype(self.kmat.dtype, copy=False)
         ho, wo = g4.shape[-2:]

@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import ArrayLike, Function, Tensor
+from ..function import Function
+from ..tensor import ArrayLike, Tensor
+from . import formula as F
 
 Grad = Any  # an ndarray in a plain backward, a Tensor in a recorded one (see Function)
 
@@ -44,6 +46,7 @@ class Add(Function):
     """
 
     name = "add"
+    saves = ()
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
@@ -62,6 +65,7 @@ class Sub(Function):
     """
 
     name = "sub"
+    saves = ()
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
@@ -87,7 +91,7 @@ class Mul(Function):
         return x * y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        x, y = self.inputs()
+        x, y = self.inputs(g)
         return (
             unbroadcast(g * y, x.shape) if self.parents[0].requires_grad else None,
             unbroadcast(g * x, y.shape) if self.parents[1].requires_grad else None,
@@ -108,7 +112,7 @@ class Div(Function):
         return x / y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        x, y = self.inputs()
+        x, y = self.inputs(g)
         return (
             unbroadcast(g / y, x.shape) if self.parents[0].requires_grad else None,
             unbroadcast(-g * x / (y * y), y.shape) if self.parents[1].requires_grad else None,
@@ -121,6 +125,7 @@ class Neg(Function):
     """
 
     name = "neg"
+    saves = ()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return -x
@@ -135,6 +140,7 @@ class Pow(Function):
     """
 
     name = "pow"
+    options = ("c",)
     c: float
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -143,7 +149,7 @@ class Pow(Function):
     def backward(self, g: Grad) -> tuple[Grad]:
         if self.c == 0:  # X⁰ = 1 everywhere, even at X = 0 where X^(−1) would be inf
             return (g * 0,)
-        (x,) = self.inputs()
+        (x,) = self.inputs(g)
         return (g * self.c * x ** (self.c - 1),)
 
 
@@ -159,12 +165,14 @@ class Exp(Function):
     """
 
     name = "exp"
+    saves = ()
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.exp(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        return (g * self.output,)
+        return (g * self.output(g),)
 
 
 class Log(Function):
@@ -179,7 +187,7 @@ class Log(Function):
             return np.log(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = self.inputs()
+        (x,) = self.inputs(g)
         with np.errstate(divide="ignore", invalid="ignore"):  # 1/0 = inf, as the forward's log 0 = −inf
             return (g / x,)
 
@@ -196,12 +204,14 @@ class Sigmoid(Function):
     """
 
     name = "sigmoid"
+    saves = ()
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _sigmoid(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        y = self.output
+        y = self.output(g)
         return (g * y * (1 - y),)
 
 
@@ -211,18 +221,20 @@ class Tanh(Function):
     """
 
     name = "tanh"
+    saves = ()
+    saves_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        y = self.output
+        y = self.output(g)
         return (g * (1 - y * y),)
 
 
 class ReLU(Function):
     """Y = max(X, 0)
-    dE/dX = dE/dY · [X > 0]
+    dE/dX = dE/dY where X > 0, else 0
     """
 
     name = "relu"
@@ -231,16 +243,17 @@ class ReLU(Function):
         return np.maximum(x, 0)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        x = self.parents[0].data  # the mask is a constant: it has no gradient of its own
-        return (g * (x > 0).astype(g.dtype),)
+        x = self.parents[0]._data  # the condition is a constant: it has no gradient of its own
+        return (F.select(x > 0, g),)
 
 
 class Clip(Function):
     """Y = min(max(X, lo), hi)
-    dE/dX = dE/dY · [lo ≤ X ≤ hi]
+    dE/dX = dE/dY where lo ≤ X ≤ hi, else 0
     """
 
     name = "clip"
+    options = ("lo", "hi")
     lo: float | None
     hi: float | None
 
@@ -248,13 +261,13 @@ class Clip(Function):
         return np.clip(x, self.lo, self.hi)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        x = self.parents[0].data  # the mask is a constant: it has no gradient of its own
+        x = self.parents[0]._data  # the condition is a constant: it has no gradient of its own
         inside = np.ones(x.shape, dtype=bool)
         if self.lo is not None:
             inside &= x >= self.lo
         if self.hi is not None:
             inside &= x <= self.hi
-        return (g * inside.astype(g.dtype),)
+        return (F.select(inside, g),)
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:

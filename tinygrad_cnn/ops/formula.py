@@ -13,6 +13,14 @@ import numpy as np
 from ..tensor import Tensor
 
 
+def select(cond: np.ndarray, g: Any) -> Any:
+    """`g` where the constant condition holds, else 0: a selection, never `g · mask`, so
+    an inf or NaN in `g` outside the condition does not leak in as 0 · inf = NaN."""
+    if isinstance(g, Tensor):
+        return g * Tensor._make(cond.astype(g.dtype))  # g is finite wherever it is recorded
+    return np.where(cond, g, np.zeros((), g.dtype))
+
+
 def exp(x: Any) -> Any:
     return x.exp() if isinstance(x, Tensor) else np.exp(x)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import ArrayLike, Function, Tensor
+from ..function import Function
+from ..tensor import ArrayLike, Tensor
 from . import formula as F
 from .elementwise import Grad, _sigmoid, tensor
 
@@ -30,6 +31,7 @@ class BinaryCrossEntropy(Function):
         dE/dT = −(log P − log(1 − P))
         """,
     }
+    options = ("reduction",)
     reduction: str
 
     def forward(self, p: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -43,7 +45,7 @@ class BinaryCrossEntropy(Function):
         return np.asarray(total / losses.size if self.reduction == "mean" else total, dtype=losses.dtype)
 
     def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
-        p, t = self.inputs()
+        p, t = self.inputs(g)
         scale = g / p.size if self.reduction == "mean" else g
         # (P − T) / (P(1 − P)) equals the seed's form and stays finite at P = 0 or 1.
         dp = scale * (p - t) / (p * (1 - p)).clip(min=1e-12)
@@ -88,6 +90,9 @@ class LogSoftmax(Function):
     """
 
     name = "log_softmax"
+    options = ("axis",)
+    saves = ()
+    saves_output = True
     axis: int
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -95,7 +100,7 @@ class LogSoftmax(Function):
         return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        return (g - F.exp(self.output) * g.sum(axis=self.axis, keepdims=True),)
+        return (g - F.exp(self.output(g)) * g.sum(axis=self.axis, keepdims=True),)
 
 
 class Softmax(Function):
@@ -104,6 +109,9 @@ class Softmax(Function):
     """
 
     name = "softmax"
+    options = ("axis",)
+    saves = ()
+    saves_output = True
     axis: int
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -111,7 +119,7 @@ class Softmax(Function):
         return e / e.sum(axis=self.axis, keepdims=True)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        y = self.output
+        y = self.output(g)
         return (y * (g - (g * y).sum(axis=self.axis, keepdims=True)),)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 from .elementwise import Grad, tensor, unbroadcast
 
 
@@ -20,7 +21,7 @@ class MatMul(Function):
         return x @ y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        x, y = self.inputs()
+        x, y = self.inputs(g)
         # Treat 1-D operands as a row (left) or a column (right) matrix, as numpy does.
         x2 = x.reshape(1, -1) if x.ndim == 1 else x
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y

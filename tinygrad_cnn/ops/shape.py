@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Function, Tensor
+from ..function import Function
+from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad, unbroadcast
 
@@ -36,6 +37,8 @@ class Sum(Function):
     """
 
     name = "sum"
+    options = ("axes", "keepdims")
+    saves = ()
     axes: tuple[int, ...]
     keepdims: bool
 
@@ -66,6 +69,8 @@ class BroadcastTo(Function):
     """
 
     name = "broadcast_to"
+    options = ("target",)
+    saves = ()
     target: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -89,6 +94,8 @@ class Reshape(Function):
     """
 
     name = "reshape"
+    options = ("target",)
+    saves = ()
     target: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -121,6 +128,8 @@ class Transpose(Function):
     """
 
     name = "transpose"
+    options = ("axes",)
+    saves = ()
     axes: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -145,6 +154,8 @@ class Flip(Function):
     """
 
     name = "flip"
+    options = ("axes",)
+    saves = ()
     axes: tuple[int, ...]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -169,6 +180,8 @@ class Cast(Function):
     """
 
     name = "cast"
+    options = ("to",)
+    saves = ()
     to: np.dtype
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,109 @@
+"""Per-thread state: whether ops record a graph, and the scope drawings group ops by.
+
+Both live in one `threading.local`, so `no_grad()` in an inference thread never stops a
+training thread from recording, and every new thread starts with grad mode on and no
+scope (the class attributes below are each thread's defaults).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from contextlib import ContextDecorator
+from typing import Any, NamedTuple
+
+
+class _State(threading.local):
+    enabled: bool = True
+    scope: Scope | None = None
+    in_backward: int = 0  # > 0 while the engine records a backward (create_graph=True)
+
+
+state = _State()
+
+
+class grad_mode(ContextDecorator):
+    """Context manager (or decorator): grad mode `enabled` inside, the previous mode
+    after, even on an exception. Blocks nest, and one object may be re-entered. It
+    changes the mode of the calling thread only."""
+
+    def __init__(self, enabled: bool) -> None:
+        if not isinstance(enabled, bool):
+            raise TypeError(
+                f"grad_mode(enabled): enabled must be True or False, got {type(enabled).__name__} "
+                "(as a decorator write @tc.no_grad() or @tc.grad_mode(False), with the parentheses)"
+            )
+        self.enabled = enabled
+        self._saved: list[bool] = []  # one entry per active `with`
+
+    def __enter__(self) -> None:
+        self._saved.append(state.enabled)
+        state.enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        state.enabled = self._saved.pop()
+
+
+class no_grad(grad_mode):
+    """Context manager (or decorator, written `@tc.no_grad()`): no graph is recorded
+    inside, in this thread; results don't require grad."""
+
+    def __init__(self, *args: Any) -> None:
+        if args:  # `@tc.no_grad` without parentheses hands the function over as an argument
+            raise TypeError("no_grad takes no arguments: decorate with @tc.no_grad() (with the parentheses)")
+        super().__init__(False)
+
+
+def set_grad_enabled(mode: bool) -> None:
+    """Switch grad mode for the calling thread."""
+    state.enabled = bool(mode)
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops called from this thread record a graph."""
+    return state.enabled
+
+
+class Scope(NamedTuple):
+    """Where an op was created: a named block (`tc.scope`) or a module call.
+
+    `path` is the dotted name from the outermost scope (`features.0`); `call` tells two
+    entries of the same scope apart (a module applied twice is drawn as two boxes).
+    """
+
+    name: str
+    path: str
+    module: Any
+    parent: Scope | None
+    call: int
+
+
+_calls = itertools.count()
+
+
+class scope(ContextDecorator):
+    """Context manager: ops created inside are tagged with this scope (see `Scope`), so
+    a drawing can group them. `Module.__call__` opens one per module call."""
+
+    def __init__(self, name: str, module: Any = None) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"scope(name): name must be a str, got {type(name).__name__}")
+        self.name, self.module = name, module
+        self._saved: list[Scope | None] = []
+
+    def __enter__(self) -> Scope:
+        parent = state.scope
+        path = f"{parent.path}.{self.name}" if parent is not None and parent.path and self.name else (
+            self.name or (parent.path if parent is not None else "")
+        )
+        self._saved.append(parent)
+        state.scope = entered = Scope(self.name, path, self.module, parent, next(_calls))
+        return entered
+
+    def __exit__(self, *exc: object) -> None:
+        state.scope = self._saved.pop()
+
+
+def current_scope() -> Scope | None:
+    """The innermost scope open in this thread, or None."""
+    return state.scope
