@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from ..tensor import ArrayLike, Function, Tensor
+from ..function import Function
+from ..tensor import ArrayLike, Tensor
 from . import formula as F
 from .elementwise import Grad, _sigmoid, tensor
 
@@ -25,8 +26,9 @@ class Select(Function):
     dE/dB = where(C, 0, dE/dY)
     """
 
-    name = "where"
-    cond: np.ndarray
+    name = "select"
+    options = ("cond",)
+    saves = ()
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(self.cond, a, b)
@@ -64,13 +66,15 @@ class LeakyReLU(Function):
     """
 
     name = "leaky_relu"
+    options = ("negative_slope",)
+    saves = (0,)
     negative_slope: float
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.where(x > 0, x, x * np.asarray(self.negative_slope, dtype=x.dtype))
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        positive = self.parents[0].data > 0  # which branch: a constant, no gradient of its own
+        positive = self.parents[0]._data > 0  # which branch: a constant, no gradient of its own
         with np.errstate(invalid="ignore"):  # inf · 0 in the branch `where` discards
             return (_where(positive, g, g * self.negative_slope),)
 
@@ -81,6 +85,8 @@ class ELU(Function):
     """
 
     name = "elu"
+    options = ("alpha",)
+    saves = (0,)
     alpha: float
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -88,8 +94,8 @@ class ELU(Function):
         return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = self.inputs()
-        positive = self.parents[0].data > 0
+        (x,) = self.inputs(g)
+        positive = self.parents[0]._data > 0
         if isinstance(x, Tensor):
             # e^X only where it is used: e^min(X, 0) keeps large X from overflowing
             negative_part = F.exp(_where(positive, x * 0, x))
@@ -165,12 +171,13 @@ class NormalCDF(Function):
     """
 
     name = "normal_cdf"
+    saves = (0,)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return normal_cdf_array(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = self.inputs()
+        (x,) = self.inputs(g)
         return (g * _normal_pdf(x),)
 
 
@@ -184,12 +191,13 @@ class GELU(Function):
     """
 
     name = "gelu"
+    saves = (0,)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x * normal_cdf_array(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = self.inputs()
+        (x,) = self.inputs(g)
         return (g * (_normal_cdf(x) + x * _normal_pdf(x)),)
 
 
@@ -199,12 +207,13 @@ class SiLU(Function):
     """
 
     name = "silu"
+    saves = (0,)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x * _sigmoid(x)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = self.inputs()
+        (x,) = self.inputs(g)
         s = _sig(x)
         return (g * s * (1 + x * (1 - s)),)
 
@@ -215,6 +224,8 @@ class Softplus(Function):
     """
 
     name = "softplus"
+    options = ("beta", "threshold")
+    saves = (0,)
     beta: float
     threshold: float
 
@@ -225,8 +236,8 @@ class Softplus(Function):
         return np.where(bx > self.threshold, x, smooth).astype(x.dtype, copy=False)
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        (x,) = self.inputs()
-        linear = self.parents[0].data * self.beta > self.threshold
+        (x,) = self.inputs(g)
+        linear = self.parents[0]._data * self.beta > self.threshold
         return (_where(linear, g, g * _sig(x * self.beta)),)
 
 

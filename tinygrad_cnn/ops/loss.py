@@ -170,6 +170,8 @@ class NLLLoss(Function):
     """
 
     name = "nll_loss"
+    options = ("labels", "reduction")
+    saves = ()  # the gradient needs only the labels and the shape
     variants = {
         ("reduction", "sum"): """E = −Σ_n X[n, y_n]
         dE/dX[n, c] = −[c = y_n]
@@ -217,6 +219,7 @@ class BCEWithLogits(Function):
     """
 
     name = "binary_cross_entropy_with_logits"
+    options = ("reduction",)
     variants = {
         ("reduction", "sum"): """E = Σ [max(Z, 0) − Z·T + log(1 + e^(−|Z|))]
         dE/dZ = σ(Z) − T
@@ -234,7 +237,7 @@ class BCEWithLogits(Function):
         return _reduce(losses, self.reduction)
 
     def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
-        z, t = self.inputs()
+        z, t = self.inputs(g)
         scale = g * _reduce_scale(self.reduction, self.parents[0].size)
         s = z.sigmoid() if isinstance(z, Tensor) else _sigmoid(z)
         dz = scale * (s - t)
@@ -269,6 +272,7 @@ class MSELoss(Function):
     """
 
     name = "mse_loss"
+    options = ("reduction",)
     variants = {
         ("reduction", "sum"): """E = Σ (P − T)²
         dE/dP = 2 · (P − T)
@@ -286,7 +290,7 @@ class MSELoss(Function):
         return _reduce(d * d, self.reduction)
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        p, t = self.inputs()
+        p, t = self.inputs(g)
         dp = g * (2 * _reduce_scale(self.reduction, self.parents[0].size)) * (p - t)
         return (dp if self.parents[0].requires_grad else None), (-dp if self.parents[1].requires_grad else None)
 
