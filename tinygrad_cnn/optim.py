@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from .grad_mode import no_grad
 from .tensor import Tensor
 
 
@@ -76,8 +77,10 @@ class Optimizer:
 
     @staticmethod
     def _apply(p: Tensor, delta: np.ndarray) -> None:
-        """p ← p − delta, in place in p's array and dtype."""
-        p.data -= delta
+        """p ← p − delta, in place in p's array and dtype (its version counts up, so a
+        graph that saved the old values refuses to backpropagate through them)."""
+        with no_grad():
+            p.sub_(delta)
 
     # ----- saving and resuming ------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -208,7 +211,8 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         if self.weight_decay:
             if self._decoupled:
-                p.data *= 1 - self.lr * self.weight_decay
+                with no_grad():
+                    p.mul_(1 - self.lr * self.weight_decay)
             else:
                 g = g + self.weight_decay * p.data
         st = self.state[i]

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
+from ..grad_mode import current_scope, scope
 from ..tensor import Tensor
 
 _generator = np.random.default_rng()
@@ -341,7 +342,22 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        # A drawing scope per call, so the graph's ops know which module made them.
+        with scope(self._scope_name(), module=self):
+            return self.forward(*args, **kwargs)
+
+    def _scope_name(self) -> str:
+        """The attribute name under the calling module ("conv1", "0"); the class name when
+        called from elsewhere inside a scope; "" at the root."""
+        outer = current_scope()
+        if outer is None:
+            return ""
+        parent = outer.module
+        if isinstance(parent, Module):
+            for name, child in parent._modules.items():
+                if child is self:
+                    return name
+        return type(self).__name__
 
     def __repr__(self) -> str:
         children = self.named_children()
