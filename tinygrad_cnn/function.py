@@ -105,7 +105,7 @@ class Function:
         if type(data) is not np.ndarray or data.dtype is _OBJECT:
             data = _checked_result(cls, data)
         out = _new(_Tensor)
-        out._data, out.grad, out.name, out._ctx, out._version = data, None, None, None, 0
+        out._data, out.grad, out.name, out._ctx, out._version = data, None, None, None, [0]
         st = state
         if track and st.enabled:
             out.requires_grad = True
@@ -115,11 +115,11 @@ class Function:
             saves = cls.saves
             if saves is None:
                 if n == 2:
-                    fn.versions = (a._version, b._version)
+                    fn.versions = (a._version[0], b._version[0])
                 else:
-                    fn.versions = (a._version,) if n == 1 else tuple([t._version for t in inputs])
+                    fn.versions = (a._version[0],) if n == 1 else tuple([t._version[0] for t in inputs])
             elif saves:
-                fn.versions = tuple([inputs[i]._version for i in saves])
+                fn.versions = tuple([inputs[i]._version[0] for i in saves])
             if cls.saves_output:
                 fn._out = _weakref(out)  # weak: the output points at its op, never back
             if st.scope is not None:
@@ -162,9 +162,9 @@ class Function:
             indices = range(len(self.parents)) if saves is None else saves
             for i, was in zip(indices, self.versions):
                 t = self.parents[i]
-                if t._version != was:
+                if t._version[0] != was:
                     _raise_modified(self, t, f"input {i}", was)
-        if self._out is not None and output._version != 0:
+        if self._out is not None and output._version[0] != 0:
             _raise_modified(self, output, "output", 0)
 
     @classmethod
@@ -186,7 +186,7 @@ def _raise_modified(fn: Function, t: Tensor, which: str, was: int) -> None:
     label = repr(t.name) if t.name is not None else f"of shape {t.shape}"
     raise RuntimeError(
         f"{fn.name}: the tensor {label} ({which} of {fn.name}) was changed in place after the forward "
-        f"(version {t._version}, the backward needs version {was}); its gradient would be wrong. "
+        f"(version {t._version[0]}, the backward needs version {was}); its gradient would be wrong. "
         "Change it after backward() (or on a .detach()ed copy), or compute the forward again"
     )
 

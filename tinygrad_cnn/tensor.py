@@ -57,8 +57,8 @@ def _as_array(data: Any) -> np.ndarray:
         return array.astype(np.float64)
     what = {"c": "complex numbers", "U": "strings", "S": "bytes", "M": "dates", "m": "time spans"}.get(kind)
     if what is None:  # an object array: None, a Tensor or another object inside a list
-        odd = next((v for v in array.ravel() if not isinstance(v, (int, float, np.number)) or isinstance(v, complex)), None)
-        what = f"a {type(odd).__name__} ({odd!r})" if odd is not None else f"objects of dtype {array.dtype}"
+        odd = [v for v in array.ravel() if not isinstance(v, (int, float, np.number)) or isinstance(v, complex)]
+        what = f"a {type(odd[0]).__name__} ({odd[0]!r})" if odd else f"objects of dtype {array.dtype}"
     raise TypeError(f"Tensor(data): data holds {what}; a Tensor holds real numbers (or bools)")
 
 
@@ -93,19 +93,19 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.name = name
         self._ctx: Function | None = None
-        self._version = 0
+        self._version = [0]  # a list, so that views share their base's counter
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
         """Fast constructor for op results: `data` is already an array of numbers."""
         t = _new(cls)
-        t._data, t.grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, 0
+        t._data, t.grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, [0]
         return t
 
     # ----- properties -------------------------------------------------------------
     def _set_data(self, value: Any) -> None:
         self._data = _as_array(value)
-        self._version += 1
+        self._version[0] += 1
 
     # attrgetter runs in C: these are read several times per op in every backward
     data = property(attrgetter("_data"), _set_data, doc="The values, an np.ndarray (assigning counts as an in-place change).")
@@ -141,8 +141,19 @@ class Tensor:
         return self._data.reshape(()).item()
 
     def detach(self) -> Tensor:
-        """The same values (shared, not copied) cut from the graph."""
-        return Tensor._make(self._data)
+        """The same values (shared, not copied) cut from the graph; an in-place change
+        of either counts for both."""
+        return Tensor._make(self._data)._view_of(self)
+
+    @property
+    def version(self) -> int:
+        """How many in-place changes this tensor's values have seen (shared with views)."""
+        return self._version[0]
+
+    def _view_of(self, base: Tensor) -> Tensor:
+        """Mark this tensor as sharing `base`'s memory: one version counter for both."""
+        self._version = base._version
+        return self
 
     def __len__(self) -> int:
         return len(self._data)
@@ -177,7 +188,7 @@ class Tensor:
             )
         if not self._data.flags.writeable:
             raise ValueError(f"{op}: the tensor's array (shape {self.shape}) is read-only; give the tensor a writable copy (t.data = t.data.copy())")
-        self._version += 1
+        self._version[0] += 1
         return self._data
 
     def _operand(self, op: str, other: Any) -> Any:

@@ -150,7 +150,8 @@ class Pow(Function):
         if self.c == 0:  # X⁰ = 1 everywhere, even at X = 0 where X^(−1) would be inf
             return (g * 0,)
         (x,) = self.inputs(g)
-        return (g * self.c * x ** (self.c - 1),)
+        with np.errstate(divide="ignore"):  # 0 to a negative power is inf, as the forward's
+            return (g * self.c * x ** (self.c - 1),)
 
 
 def pow(x: Tensor, c: float) -> Tensor:

@@ -85,7 +85,7 @@ class BroadcastTo(Function):
 
 def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
     shape = tuple(shape)
-    return x if x.shape == shape else BroadcastTo.apply(x, target=shape)
+    return x if x.shape == shape else BroadcastTo.apply(x, target=shape)._view_of(x)
 
 
 class Reshape(Function):
@@ -119,7 +119,7 @@ def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     target = _shape_args(shape)
-    return x if target == x.shape else Reshape.apply(x, target=target)
+    return x if target == x.shape else Reshape.apply(x, target=target)._view_of(x)
 
 
 class Transpose(Function):
@@ -145,7 +145,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     if not in_range or len(perm) != x.ndim or sorted(a % x.ndim for a in perm) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {perm} are not a permutation for a tensor of shape {x.shape}")
     perm = tuple(a % x.ndim for a in perm)
-    return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)
+    return x if perm == tuple(range(x.ndim)) else Transpose.apply(x, axes=perm)._view_of(x)
 
 
 class Flip(Function):
@@ -166,7 +166,7 @@ class Flip(Function):
 
 
 def flip(x: Tensor, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
-    return Flip.apply(x, axes=_normalize_axes("flip", axes, x.ndim))
+    return Flip.apply(x, axes=_normalize_axes("flip", axes, x.ndim))._view_of(x)
 
 
 def rot180(k: Tensor) -> Tensor:
