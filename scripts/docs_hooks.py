@@ -204,7 +204,7 @@ def op_classes() -> Iterator[tuple[str, type]]:
         found = [
             cls
             for _, cls in inspect.getmembers(mod, inspect.isclass)
-            if issubclass(cls, Function) and cls is not Function and cls.__module__ == mod.__name__
+            if issubclass(cls, Function) and hasattr(cls, "forward") and cls.__module__ == mod.__name__
         ]
         for cls in sorted(found, key=lambda c: inspect.getsourcelines(c)[1]):
             yield info.name, cls
@@ -349,9 +349,25 @@ def small_cnn_graph_svg() -> bytes:
     return tc.draw_graph(loss, max_side=2, precision=3).pipe(format="svg")
 
 
+def export_graph_svg() -> bytes:
+    """draw_graph of the forward pass docs/export.md exports (the same network and input)."""
+    import tinygrad_cnn as tc
+    from tinygrad_cnn import nn
+
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, rng=rng), nn.Sigmoid(), nn.Flatten(), nn.Linear(2 * 3 * 3, 1, rng=rng), nn.Sigmoid()
+    )
+    for name, p in model.named_parameters():
+        p.name = name  # the drawing shows the names the ONNX initializers carry
+    x = tc.Tensor(rng.random((2, 1, 5, 5)).astype(np.float32), name="images")
+    return tc.draw_graph(model(x), show_grad=False, max_side=2, precision=3, rankdir="TB").pipe(format="svg")
+
+
 # site path -> function making its bytes; added to the build, never written into docs/
 GENERATED_FILES: dict[str, Callable[[], bytes]] = {
     "generated/small_cnn_graph.svg": small_cnn_graph_svg,
+    "generated/export_graph.svg": export_graph_svg,
 }
 
 

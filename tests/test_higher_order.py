@@ -161,7 +161,7 @@ def test_gradgradcheck_every_op(case: Case):
 
 def test_gradgradcheck_covers_every_op_class():
     ops = {cls for mod in (conv, elementwise) for cls in vars(mod).values()
-           if isinstance(cls, type) and issubclass(cls, Function) and cls is not Function}
+           if isinstance(cls, type) and issubclass(cls, Function) and hasattr(cls, "forward")}
     assert ops <= {c.op for c in CASES}
 
 

@@ -197,13 +197,13 @@ def chain(n: int) -> tuple[tc.Tensor, tc.Tensor]:
 
 
 def test_max_nodes_keeps_the_nodes_nearest_the_root():
-    _, root = chain(30)  # 31 named tensors, 30 constants, 30 muls: 91 nodes
+    _, root = chain(30)  # 31 named tensors and 30 muls (the number is the op's option): 61 nodes
     full = tc.draw_graph(root, legend=False).source
-    assert len(NODE.findall(full)) == 91 and "more nodes" not in full
+    assert len(NODE.findall(full)) == 61 and "more nodes" not in full
     src = tc.draw_graph(root, max_nodes=10, legend=False).source
     assert len(NODE.findall(src)) <= 10
     drawn = len(NODE.findall(src)) - 1
-    assert f"… {91 - drawn} more nodes" in src
+    assert f"… {61 - drawn} more nodes" in src
     assert "<B>x30</B>" in src and "<B>x29</B>" in src and "<B>x0</B>" not in src
     assert re.search(r"^\s*more -> op\d+ .*dashed", src, re.M)  # the cut edge stays visible
     # the root is drawn even when nothing else fits

@@ -25,6 +25,7 @@ from .tensor import Tensor
 from . import data, nn, optim
 from .serialization import load, save
 from . import viz
+from . import onnx  # export only: the onnx package itself loads on the first export
 from .viz import draw_graph
 
 __version__ = "0.1.0"
@@ -63,6 +64,7 @@ __all__ = [
     "nn",
     "no_grad",
     "numerical_grad",
+    "onnx",
     "optim",
     "relu",
     "rot180",

@@ -136,11 +136,7 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
         if reach is not None and not any(id(p) in reach for p in parents):
             continue
         if fn.released:
-            raise RuntimeError(
-                f"{fn.name}: trying to backward through the graph a second time: its saved buffers were "
-                "freed by the first backward; pass retain_graph=True to the first backward (or tc.grad) "
-                "to backward through it again"
-            )
+            _raise_released(fn)
         fn.check_versions(node)
         in_grads = fn.backward(g)
         _check_count(fn, in_grads)
@@ -151,8 +147,7 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
                 pg = _checked_grad(fn, i, pg, record)
             pd = p._data
             if pg.shape != pd.shape:
-                raise ValueError(f"{type(fn).__name__}.backward gave a gradient of shape {pg.shape} "
-                                 f"for an input of shape {pd.shape}")
+                _raise_shape(fn, pg, pd)
             if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
                 pg = formula.cast(pg, pd.dtype)
             if hook is not None:
@@ -165,6 +160,70 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
     return kept
 
 
+def _sweep(order: list[Tensor], grads: dict[int, Any], retain: bool) -> None:
+    """`_propagate` for a plain `backward()`, the hot path: arrays only, every tensor's
+    `.grad` filled, no pruning. Same checks, spelled out once per op."""
+    hook = _function._anomaly_hook
+    pop, get = grads.pop, grads.get
+    for node in order:
+        g = pop(id(node), None)
+        if g is None:
+            continue
+        if type(g) is not np.ndarray:  # numpy returns 0-d results as scalars
+            g = np.asarray(g)
+        if node.grad is None:
+            # May share memory with other gradients of this pass (an add hands the same
+            # dE/dZ to both inputs): read-only, not copied.
+            g.setflags(write=False)
+            node.grad = g
+        else:
+            node.grad = np.asarray(node.grad + g)
+        fn = node._ctx
+        if fn.released:
+            _raise_released(fn)
+        if fn.saves != () or fn._out is not None:
+            fn.check_versions(node)
+        in_grads = fn.backward(g)
+        parents = fn.parents
+        if type(in_grads) is not tuple or len(in_grads) != len(parents):
+            _check_count(fn, in_grads)
+        for i, pg in enumerate(in_grads):
+            if pg is None:
+                continue
+            p = parents[i]
+            if not p.requires_grad:
+                continue
+            if type(pg) is not np.ndarray or pg.dtype.kind != "f":
+                pg = _checked_grad(fn, i, pg, False)
+            pd = p._data
+            if pg.shape != pd.shape:
+                _raise_shape(fn, pg, pd)
+            if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
+                pg = pg.astype(pd.dtype)
+            if hook is not None:
+                hook(fn, Tensor._make(pg), "backward")
+            k = id(p)
+            prev = get(k)
+            grads[k] = pg if prev is None else prev + pg
+        if not retain:
+            if fn.buffers:
+                fn.release()
+            else:
+                fn.released = True
+
+
+def _raise_released(fn: Any) -> None:
+    raise RuntimeError(
+        f"{fn.name}: trying to backward through the graph a second time: its saved buffers were "
+        "freed by the first backward; pass retain_graph=True to the first backward (or tc.grad) "
+        "to backward through it again"
+    )
+
+
+def _raise_shape(fn: Any, pg: Any, pd: np.ndarray) -> None:
+    raise ValueError(f"{type(fn).__name__}.backward gave a gradient of shape {pg.shape} for an input of shape {pd.shape}")
+
+
 def _store(t: Tensor, g: Any, leaf: bool) -> None:
     """Add `g` into `t.grad`."""
     if type(g) is not np.ndarray:  # numpy returns 0-d results as scalars
@@ -174,36 +233,38 @@ def _store(t: Tensor, g: Any, leaf: bool) -> None:
     elif leaf:
         t.grad = g.copy()  # a leaf's own array: optimizers update it in place
     else:
-        # An intermediate's gradient may share memory with others of this pass (an add
-        # hands the same dE/dZ to both inputs): read-only, not copied.
-        g.flags.writeable = False
+        g.setflags(write=False)  # shared memory, see _sweep
         t.grad = g
 
 
 def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, retain: bool,
          keep: set[int] | None) -> dict[int, Any]:
     """collect, order, seed, propagate; store into `.grad` when `keep` is None."""
-    outputs, leaves = _collect(roots)
-    order = _order(outputs)
-    grads: dict[int, Any] = {}
-    for r, s in zip(roots, seeds):
-        g = _as_kind(s, create_graph)
-        grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
-    # For grad(): only ops with a requested tensor upstream need their backward run, so
-    # gradients nobody asked for (e.g. the weights' when asking for dE/dX) cost nothing.
-    reach: set[int] | None = None
-    if keep is not None:
-        reach = set(keep)
-        for node in reversed(order):  # inputs before consumers
-            if any(id(p) in reach for p in node._ctx.parents):  # type: ignore[union-attr]
-                reach.add(id(node))
-    # The sweep makes many short-lived objects and no cycles (refcounting frees them);
+    # The pass makes many short-lived objects and no cycles (refcounting frees them);
     # the cycle collector would only rescan the graph again and again: pause it.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with _recording() if create_graph else nullcontext():
-            kept = _propagate(order, grads, create_graph, retain, keep, reach)
+        outputs, leaves = _collect(roots)
+        order = _order(outputs)
+        grads: dict[int, Any] = {}
+        for r, s in zip(roots, seeds):
+            g = _as_kind(s, create_graph)
+            grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
+        kept: dict[int, Any] = {}
+        if keep is None and not create_graph:
+            _sweep(order, grads, retain)
+        else:
+            # For grad(): only ops with a requested tensor upstream need their backward run,
+            # so gradients nobody asked for (the weights' when asking for dE/dX) cost nothing.
+            reach: set[int] | None = None
+            if keep is not None:
+                reach = set(keep)
+                for node in reversed(order):  # inputs before consumers
+                    if any(id(p) in reach for p in node._ctx.parents):  # type: ignore[union-attr]
+                        reach.add(id(node))
+            with _recording() if create_graph else nullcontext():
+                kept = _propagate(order, grads, create_graph, retain, keep, reach)
     finally:
         if collecting:
             gc.enable()

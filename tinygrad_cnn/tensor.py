@@ -251,22 +251,46 @@ class Tensor:
             return Tensor(other)
         raise TypeError(f"unsupported operand type {type(other).__name__} for a Tensor op")
 
+    # A Python number rides along as the op's option (AddConstant, MulConstant): one op
+    # with one input, and no Tensor made for the number. numpy's weak-scalar rule keeps
+    # the tensor's float dtype, as PyTorch does.
     def __add__(self, other: Any) -> Tensor:
-        return E.Add.apply(self, other if type(other) is Tensor else self._other(other))
+        kind = type(other)
+        if kind is Tensor:
+            return E.Add.apply(self, other)
+        if kind is float or kind is int:
+            return E.AddConstant.apply(self, c=other)
+        return E.Add.apply(self, self._other(other))
 
     def __radd__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return E.AddConstant.apply(self, c=other)
         return E.Add.apply(self._other(other), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return E.Sub.apply(self, other if type(other) is Tensor else self._other(other))
+        kind = type(other)
+        if kind is Tensor:
+            return E.Sub.apply(self, other)
+        if kind is float or kind is int:
+            return E.AddConstant.apply(self, c=-other)
+        return E.Sub.apply(self, self._other(other))
 
     def __rsub__(self, other: Any) -> Tensor:
         return E.Sub.apply(self._other(other), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return E.Mul.apply(self, other if type(other) is Tensor else self._other(other))
+        kind = type(other)
+        if kind is Tensor:
+            return E.Mul.apply(self, other)
+        if kind is float or kind is int:
+            return E.MulConstant.apply(self, c=other)
+        return E.Mul.apply(self, self._other(other))
 
     def __rmul__(self, other: Any) -> Tensor:
+        kind = type(other)
+        if kind is float or kind is int:
+            return E.MulConstant.apply(self, c=other)
         return E.Mul.apply(self._other(other), self)
 
     def __truediv__(self, other: Any) -> Tensor:

@@ -119,6 +119,47 @@ class Div(Function):
         )
 
 
+class _WithConstant(Function):
+    """An op with a Python number `c` as an option rather than as a second input: no
+    Tensor is made for the number, and no gradient is computed for it."""
+
+    options = ("c",)
+    saves = ()
+    c: float
+
+    def applied_formulas(self) -> list[str]:
+        first, *rest = self.formulas()
+        return [f"{first}   (c = {self.c:g})", *rest]
+
+
+class AddConstant(_WithConstant):
+    """Y = X + c   (c a number)
+    dE/dX = dE/dY
+    """
+
+    name = "add"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x + self.c
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        return (g,)
+
+
+class MulConstant(_WithConstant):
+    """Y = c · X   (c a number)
+    dE/dX = c · dE/dY
+    """
+
+    name = "mul"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x * self.c
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        return (g * self.c,)
+
+
 class Neg(Function):
     """Y = −X
     dE/dX = −dE/dY

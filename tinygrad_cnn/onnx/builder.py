@@ -1,0 +1,231 @@
+"""The ONNX graph under construction: a name for every tensor, nodes, initializers.
+
+`Builder.build` walks the traced graph parents-first. Tensors that depend on an example
+input become node outputs; every other tensor is a constant and becomes an initializer
+the first time an op asks for it (so a weight transposed for a `Gemm` never ships twice).
+Each op is written by its entry in `ops.OPS`, keyed by its Function class.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..function import Function
+from ..tensor import Tensor
+
+# A mapper writes the nodes for one op and returns the name of its result, or
+# (name, batch axis) when the op moves the batch axis (see `Builder.batch`).
+Mapper = Callable[["Builder", Function, Tensor], "str | tuple[str, int | None]"]
+
+
+def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
+    """Every tensor that leads to `roots`, parents first (explicit stack: no recursion limit)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        if t._ctx is not None:
+            stack.extend((p, False) for p in reversed(t._ctx.parents) if id(p) not in seen)
+    return order
+
+
+def where(fn: Function, out: Tensor) -> str:
+    """Where an op was made, for error messages: its scope (module path) and shapes."""
+    shapes = ", ".join(str(p.shape) for p in fn.parents)
+    scope = getattr(fn, "scope", None)
+    place = f"in {scope.path!r}, " if scope is not None and getattr(scope, "path", None) else ""
+    return f"{place}on inputs of shape {shapes} giving {out.shape}"
+
+
+def graph_name(model_or_fn: Any) -> str:
+    return getattr(model_or_fn, "__name__", None) or type(model_or_fn).__name__
+
+
+class Builder:
+    """Nodes and initializers of one ONNX graph, named after the traced tensors."""
+
+    def __init__(self, onnx: Any, opset: int, dynamic_batch: bool, param_names: dict[int, str]) -> None:
+        self.onnx, self.helper = onnx, onnx.helper
+        self.opset = opset
+        self.dynamic_batch = dynamic_batch
+        self.param_names = param_names
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.names: dict[int, str] = {}  # id(tensor) -> the ONNX value holding it
+        self.batch: dict[int, int | None] = {}  # id(tensor) -> its batch axis (dynamic_batch only)
+        self.used: set[str] = set()
+        self.depends: set[int] = set()  # ids of tensors computed from an example input
+        self.consumers: dict[int, int] = {}  # id(tensor) -> how many recorded ops read it
+        self.outputs: set[int] = set()
+        self.skip: set[int] = set()  # tensors computed inside a fused node
+        self._count = itertools.count()
+        self._keep: list[Tensor] = []  # tensors whose id() is a key here stay alive
+
+    # ----- names and values ---------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        name = base
+        while name in self.used:
+            name = f"{base}_{next(self._count)}"
+        self.used.add(name)
+        return name
+
+    def is_const(self, t: Tensor) -> bool:
+        return id(t) not in self.depends
+
+    def name(self, t: Tensor) -> str:
+        """The ONNX value holding `t`; a constant becomes an initializer on first use."""
+        key = id(t)
+        if key not in self.names:
+            assert self.is_const(t), "a computed tensor is named before its op was written"
+            self.names[key] = self.constant(t.data, self.label(t))
+            self._keep.append(t)
+        return self.names[key]
+
+    def label(self, t: Tensor) -> str:
+        """A readable name for a constant: its parameter name, else its own name; a constant
+        folded from one other (a transposed weight) is named after that one."""
+        while t._ctx is not None:
+            if len(t._ctx.parents) != 1:
+                return f"folded_{t.op}"
+            t = t._ctx.parents[0]
+        return self.param_names.get(id(t)) or t.name or "const"
+
+    def input(self, t: Tensor, like: Tensor) -> str:
+        """`t` as an input of an op whose result is `like`: floats converted to its dtype
+        (numpy promotes mixed float types; ONNX ops want them equal)."""
+        name = self.name(t)
+        if t.dtype == like.dtype or t.dtype.kind != "f" or like.dtype.kind != "f":
+            return name
+        if self.is_const(t):
+            return self.constant(t.data.astype(like.dtype), f"{name}_{like.dtype}")
+        return self.node("Cast", [name], to=self.dtype(like.dtype))
+
+    def constant(self, array: Any, base: str = "const") -> str:
+        name = self.fresh(base)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def ints(self, values: Sequence[int], base: str = "shape") -> str:
+        return self.constant(np.asarray(list(values), dtype=np.int64), base)
+
+    def dtype(self, dtype: Any) -> int:
+        return int(self.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+
+    def node(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
+        """Append one node; returns its (single) output's name."""
+        out = self.fresh(f"{self._prefix}{op_type.lower()}")
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), [out], name=out, **attrs))
+        return out
+
+    # ----- the walk -------------------------------------------------------------------
+    def build(
+        self, inputs: list[Tensor], in_names: list[str], outputs: list[Tensor], out_names: list[str], name: str
+    ) -> Any:
+        from .ops import FUSIONS, OPS
+
+        self.used.update(in_names)
+        self.used.update(out_names)
+        for t, n in zip(inputs, in_names):
+            self.names[id(t)] = n
+            self.batch[id(t)] = 0 if self.dynamic_batch else None
+        order = toposort(outputs)
+        self.depends = {id(t) for t in inputs}
+        for t in order:
+            if t._ctx is not None and any(id(p) in self.depends for p in t._ctx.parents):
+                self.depends.add(id(t))
+                for p in t._ctx.parents:
+                    self.consumers[id(p)] = self.consumers.get(id(p), 0) + 1
+        for i, o in enumerate(outputs):
+            if id(o) not in self.depends:
+                raise ValueError(
+                    f"onnx.export: output {i} of shape {o.shape} does not depend on any input "
+                    "(computed under no_grad, detached, or a constant)"
+                )
+        self.outputs = {id(o) for o in outputs}
+        fused: dict[int, Mapper] = {}
+        for t in order:
+            if id(t) in self.depends and t._ctx is not None:
+                for pattern in FUSIONS:
+                    mapper = pattern(self, t)
+                    if mapper is not None:
+                        fused[id(t)] = mapper
+                        break
+        for t in order:
+            fn = t._ctx
+            if fn is None or id(t) not in self.depends or id(t) in self.skip:
+                continue
+            mapper = fused.get(id(t)) or OPS.get(type(fn))
+            if mapper is None:
+                raise ValueError(
+                    f"onnx.export: op {fn.name!r} ({type(fn).__name__}) has no ONNX form; "
+                    f"it was created {where(fn, t)}"
+                )
+            scope = getattr(fn, "scope", None)
+            self._prefix = f"{scope.path}/" if scope is not None and getattr(scope, "path", None) else ""
+            result = mapper(self, fn, t)
+            value, axis = result if isinstance(result, tuple) else (result, self.default_batch_axis(fn, t))
+            self.names[id(t)] = value
+            self.batch[id(t)] = axis
+        self._prefix = ""
+        return self.helper.make_graph(
+            self.nodes + self._output_nodes(outputs, out_names),
+            name,
+            [self.value_info(n, t, self.batch[id(t)]) for t, n in zip(inputs, in_names)],
+            [self.value_info(n, o, self.batch.get(id(o))) for o, n in zip(outputs, out_names)],
+            self.initializers,
+        )
+
+    _prefix = ""
+
+    def _output_nodes(self, outputs: list[Tensor], out_names: list[str]) -> list[Any]:
+        """Rename each output's producing node to the output name; an Identity where
+        that cannot be done (an input returned as is, one tensor returned twice)."""
+        extra = []
+        producers = {n.output[0]: n for n in self.nodes}
+        renamed: set[str] = set()
+        for o, new in zip(outputs, out_names):
+            old = self.names[id(o)]
+            node = producers.get(old)
+            if node is not None and old not in renamed:
+                node.output[0] = new
+                for other in self.nodes:  # later ops that read the old name read the new one
+                    for i, n in enumerate(other.input):
+                        if n == old:
+                            other.input[i] = new
+                renamed.add(old)
+                self.names[id(o)] = new
+            else:
+                extra.append(self.helper.make_node("Identity", [self.names[id(o)]], [new], name=new))
+        return extra
+
+    def value_info(self, name: str, t: Tensor, batch_axis: int | None) -> Any:
+        dims: list[Any] = list(t.shape)
+        if batch_axis is not None:
+            dims[batch_axis] = "batch"
+        return self.helper.make_tensor_value_info(name, self.dtype(t.dtype), dims)
+
+    # ----- the batch axis (dynamic_batch) ---------------------------------------------------
+    def batch_axis(self, t: Tensor) -> int | None:
+        return self.batch.get(id(t))
+
+    def default_batch_axis(self, fn: Function, out: Tensor) -> int | None:
+        """Elementwise, matmul, conv, pooling: an input's batch axis, aligned from the right
+        as broadcasting aligns shapes."""
+        for p in fn.parents:
+            axis = self.batch.get(id(p))
+            if axis is not None:
+                moved = axis + out.ndim - p.ndim
+                if 0 <= moved < out.ndim:
+                    return moved
+        return None
