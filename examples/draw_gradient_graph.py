@@ -11,7 +11,9 @@ drawn, and then differentiated once more for a Hessian-vector product
 which is compared with central differences of the gradient.
 
 Usage: python examples/draw_gradient_graph.py [output_directory]   (default: docs/images)
-Writes gradient_graph.svg and gradient_graph_hvp.svg; needs Graphviz's `dot`.
+Writes gradient_graph.svg and gradient_graph_hvp.svg, and gradient_graph.html (the first as
+a page with pan, zoom and search) into docs/explore (or into output_directory when one is
+given); needs Graphviz's `dot`.
 """
 
 from __future__ import annotations
@@ -57,7 +59,11 @@ def main() -> None:
     print(f"E = {E.item():.6f}")
     print(f"dE/dX = dE/dY *full K  (recorded as a {dX.op} node, mode={dX._ctx.mode!r}) =\n{dX.data}")
     print(f"X.grad is still {X.grad}: tc.grad leaves .grad alone")
-    print(f"wrote {viz.render(tc.draw_graph(dX), args.out_dir / 'gradient_graph.svg')}")
+    graph = tc.draw_graph(dX)
+    print(f"wrote {viz.render(graph, args.out_dir / 'gradient_graph.svg')}")
+    html_dir = DEFAULT_OUT.parent / "explore" if args.out_dir == DEFAULT_OUT else args.out_dir
+    page = viz.to_html(graph, html_dir / "gradient_graph.html", title="dE/dX, recorded")
+    print(f"wrote {page}")
 
     # Hessian-vector product: differentiate the recorded gradient along v.
     v = Tensor([[1.0, 0, -1], [0, 2, 0], [-1, 0, 1]], name="v")

@@ -248,12 +248,13 @@ def test_missing_dot_says_how_to_install_it(tmp_path, monkeypatch):
         lambda: graph.render(tmp_path / "g", format="png"),
         lambda: viz.render(graphviz.Digraph(), tmp_path / "plain.png"),
         lambda: graph._repr_mimebundle_(),  # what Jupyter calls to show it inline
+        lambda: viz.to_html(graph, tmp_path / "g.html"),
     ):
         with pytest.raises(RuntimeError, match="apt-get install graphviz") as info:
             draw()
         assert "brew install graphviz" in str(info.value) and "conda" in str(info.value)
     assert "<B>Y</B>" in graph.source  # DOT text needs no dot
-    assert not (tmp_path / "g.svg").exists()
+    assert not (tmp_path / "g.svg").exists() and not (tmp_path / "g.html").exists()
 
 
 def test_op_nodes_show_the_formulas_their_options_select():
