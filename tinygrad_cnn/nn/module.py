@@ -70,7 +70,8 @@ class IncompatibleKeys(NamedTuple):
 
 
 def _dtype_name(value: Any) -> str:
-    return type(value).__name__ if not isinstance(value, Tensor) else f"Tensor of shape {value.shape}"
+    """`value` described for a message: "a Tensor of shape (3, 2)", "a value of type ndarray"."""
+    return f"a Tensor of shape {value.shape}" if isinstance(value, Tensor) else f"a value of type {type(value).__name__}"
 
 
 class Module:
@@ -119,12 +120,12 @@ class Module:
             )
         elif name in params and value is not None:
             raise TypeError(
-                f"{type(self).__name__}.{name} is a registered parameter; assigning a {_dtype_name(value)} "
+                f"{type(self).__name__}.{name} is a registered parameter; assigning {_dtype_name(value)} "
                 f"would hide it. Assign tc.nn.Parameter(...) (or None), or `del` the attribute first"
             )
         elif name in modules and value is not None:
             raise TypeError(
-                f"{type(self).__name__}.{name} is a registered sub-module; assigning a {_dtype_name(value)} "
+                f"{type(self).__name__}.{name} is a registered sub-module; assigning {_dtype_name(value)} "
                 f"would hide it. Assign a Module (or None), or `del` the attribute first"
             )
         elif name in buffers:
