@@ -126,7 +126,7 @@ def test_every_op_class_is_mapped_or_listed():
         "BinaryCrossEntropy",  # losses are for training: export the model, not its loss
         "BCEWithLogits", "MSELoss", "NLLLoss",
         # ops/activation.py (0.2): no ONNX mapping yet, so export names them in its ValueError
-        "LeakyReLU", "ELU", "GELU", "NormalCDF", "SiLU", "Softplus", "Select",
+        "LeakyReLU", "ELU", "GELU", "NormalCDF", "SiLU", "Softplus",
         "MaxUnpool2d", "MaxPoolSelect",  # only in recorded backward graphs of max_pool2d
     }
     classes = set()

@@ -285,9 +285,9 @@ def torch_loss(w, b):
 
 
 def run_ours(make, steps, w=None, b=None, opt=None):
-    w = w or Tensor(W0.copy(), requires_grad=True)
-    b = b or Tensor(B0.copy(), requires_grad=True)
-    opt = opt or make([w, b])
+    w = Tensor(W0.copy(), requires_grad=True) if w is None else w
+    b = Tensor(B0.copy(), requires_grad=True) if b is None else b
+    opt = make([w, b]) if opt is None else opt
     trajectory = []
     for _ in range(steps):
         opt.zero_grad()

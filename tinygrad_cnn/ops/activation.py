@@ -20,42 +20,6 @@ from . import formula as F
 from .elementwise import Grad, _sigmoid, tensor
 
 
-class Select(Function):
-    """Y = where(C, A, B)   (C a constant bool array)
-    dE/dA = where(C, dE/dY, 0)
-    dE/dB = where(C, 0, dE/dY)
-    """
-
-    name = "select"
-    options = ("cond",)
-    saves = ()
-
-    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.where(self.cond, a, b)
-
-    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        a, b = self.parents
-        zero = g * 0 if isinstance(g, Tensor) else np.zeros_like(g)
-        return (
-            _where(self.cond, g, zero) if a.requires_grad else None,
-            _where(self.cond, zero, g) if b.requires_grad else None,
-        )
-
-
-def _where(cond: np.ndarray, a: Grad, b: Grad) -> Grad:
-    """where(cond, a, b) for arrays, or recorded as a graph node when a or b is a Tensor."""
-    if isinstance(a, Tensor) or isinstance(b, Tensor):
-        ref = a if isinstance(a, Tensor) else b
-        a, b = (t if isinstance(t, Tensor) else Tensor._make(np.asarray(t, dtype=ref.dtype)) for t in (a, b))
-        shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
-        if a.shape != shape:
-            a = a.broadcast_to(shape)
-        if b.shape != shape:
-            b = b.broadcast_to(shape)
-        return Select.apply(a, b, cond=np.broadcast_to(cond, shape))
-    return np.where(cond, a, b)
-
-
 def _sig(x: Grad) -> Grad:
     return x.sigmoid() if isinstance(x, Tensor) else _sigmoid(x)
 
@@ -76,7 +40,7 @@ class LeakyReLU(Function):
     def backward(self, g: Grad) -> tuple[Grad]:
         positive = self.parents[0]._data > 0  # which branch: a constant, no gradient of its own
         with np.errstate(invalid="ignore"):  # inf · 0 in the branch `where` discards
-            return (_where(positive, g, g * self.negative_slope),)
+            return (F.where(positive, g, g * self.negative_slope),)
 
 
 class ELU(Function):
@@ -98,10 +62,10 @@ class ELU(Function):
         positive = self.parents[0]._data > 0
         if isinstance(x, Tensor):
             # e^X only where it is used: e^min(X, 0) keeps large X from overflowing
-            negative_part = F.exp(_where(positive, x * 0, x))
+            negative_part = F.exp(F.where(positive, x * 0, x))
         else:
             negative_part = np.exp(np.minimum(x, 0))
-        return (_where(positive, g, g * self.alpha * negative_part),)
+        return (F.where(positive, g, g * self.alpha * negative_part),)
 
 
 def normal_cdf_array(x: np.ndarray) -> np.ndarray:
@@ -238,7 +202,7 @@ class Softplus(Function):
     def backward(self, g: Grad) -> tuple[Grad]:
         (x,) = self.inputs(g)
         linear = self.parents[0]._data * self.beta > self.threshold
-        return (_where(linear, g, g * _sig(x * self.beta)),)
+        return (F.where(linear, g, g * _sig(x * self.beta)),)
 
 
 def _check_number(op: str, name: str, value: object) -> float:
