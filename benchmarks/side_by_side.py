@@ -3,8 +3,9 @@
 The same network (examples/train_lenet5.py), the same initial weights (PyTorch's
 initialisation, moved into tinygrad_cnn with one dict comprehension over the
 state_dict), the same mini-batches in the same order, the same Adam and learning-rate
-schedule, both in float32. Records every step's loss, the wall time of each training
-run and the held-out accuracy, then overlays the two loss curves in one plot.
+schedule, both in float32. The two train an epoch each in turn, so both see the same
+load on a shared machine. Records every step's loss, the wall and CPU time of each
+training run and the held-out accuracy, then overlays the two loss curves in one plot.
 
 PyTorch is only the reference here (the dev extra); the package never imports it.
 
@@ -42,20 +43,10 @@ def torch_lenet5() -> torch.nn.Sequential:
     )
 
 
-def train_loop(step: Callable[[np.ndarray, np.ndarray], float], set_lr: Callable[[float], None],
-               X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[list[float], float]:
-    """Every step's loss and the wall time, batches drawn exactly as train_lenet5.py draws them
-    (drawing them is timed too: the same work for both)."""
-    losses = []
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        set_lr(learning_rate(epoch, epochs))
-        for xb, yb in training_batches(X, y, epoch):
-            losses.append(step(xb, yb))
-    return losses, time.perf_counter() - start
+Stepper = tuple[Callable[[np.ndarray, np.ndarray], float], Callable[[float], None]]
 
 
-def run_ours(model: tc.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[list[float], float]:
+def ours_stepper(model: tc.nn.Module) -> Stepper:
     opt = tc.optim.Adam(model.parameters(), lr=LR)
 
     def step(xb: np.ndarray, yb: np.ndarray) -> float:
@@ -69,10 +60,10 @@ def run_ours(model: tc.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int) -> 
         opt.lr = lr
 
     model.train()
-    return train_loop(step, set_lr, X, y, epochs)
+    return step, set_lr
 
 
-def run_torch(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int) -> tuple[list[float], float]:
+def torch_stepper(model: torch.nn.Module) -> Stepper:
     opt = torch.optim.Adam(model.parameters(), lr=LR)
 
     def step(xb: np.ndarray, yb: np.ndarray) -> float:
@@ -87,7 +78,24 @@ def run_torch(model: torch.nn.Module, X: np.ndarray, y: np.ndarray, epochs: int)
             group["lr"] = lr
 
     model.train()
-    return train_loop(step, set_lr, X, y, epochs)
+    return step, set_lr
+
+
+def train_alternating(steppers: dict[str, Stepper], X: np.ndarray, y: np.ndarray, epochs: int) -> dict[str, dict]:
+    """Each framework trains one epoch in turn, so both see the same load on a shared machine.
+    Per framework: every step's loss, wall seconds and CPU seconds (all threads) of training,
+    batches drawn exactly as train_lenet5.py draws them (the same work for both)."""
+    runs = {name: {"losses": [], "wall": 0.0, "cpu": 0.0} for name in steppers}
+    for epoch in range(epochs):
+        for name, (step, set_lr) in steppers.items():
+            run = runs[name]
+            wall, cpu = time.perf_counter(), time.process_time()
+            set_lr(learning_rate(epoch, epochs))
+            for xb, yb in training_batches(X, y, epoch):
+                run["losses"].append(step(xb, yb))
+            run["wall"] += time.perf_counter() - wall
+            run["cpu"] += time.process_time() - cpu
+    return runs
 
 
 def smooth(values: list[float], width: int = 50) -> np.ndarray:
@@ -140,8 +148,9 @@ def main(argv: list[str] | None = None) -> dict:
     ours = lenet5()
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})  # the same start
 
-    ours_losses, ours_time = run_ours(ours, X_train, y_train, args.epochs)
-    torch_losses, torch_time = run_torch(theirs, X_train, y_train, args.epochs)
+    runs = train_alternating({"tinygrad_cnn": ours_stepper(ours), "pytorch": torch_stepper(theirs)},
+                             X_train, y_train, args.epochs)
+    ours_losses, torch_losses = runs["tinygrad_cnn"]["losses"], runs["pytorch"]["losses"]
 
     ours.eval(), theirs.eval()
     with tc.no_grad():
@@ -154,14 +163,17 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": len(ours_losses),
         "train_images": len(X_train),
         "test_images": len(X_test),
-        "tinygrad_cnn": {"accuracy": ours_acc, "train_seconds": round(ours_time, 2),
+        "tinygrad_cnn": {"accuracy": ours_acc, "train_seconds": round(runs["tinygrad_cnn"]["wall"], 1),
+                         "train_cpu_seconds": round(runs["tinygrad_cnn"]["cpu"], 1),
                          "final_loss_mean50": float(np.mean(ours_losses[-50:]))},
-        "pytorch": {"accuracy": torch_acc, "train_seconds": round(torch_time, 2),
+        "pytorch": {"accuracy": torch_acc, "train_seconds": round(runs["pytorch"]["wall"], 1),
+                    "train_cpu_seconds": round(runs["pytorch"]["cpu"], 1),
                     "final_loss_mean50": float(np.mean(torch_losses[-50:])), "version": torch.__version__,
                     "threads": torch.get_num_threads()},
         "first_step_loss": {"tinygrad_cnn": ours_losses[0], "pytorch": torch_losses[0]},
         "max_loss_gap_first_100_steps": float(np.max(np.abs(np.subtract(ours_losses[:100], torch_losses[:100])))),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.image)), exist_ok=True)
     plot(ours_losses, torch_losses, -(-len(X_train) // BATCH_SIZE), args.image,
