@@ -119,7 +119,7 @@ def plot(ours: list[float], theirs: list[float], steps_per_epoch: int, path: str
     ax.plot(steps, smooth(ours), color="#1f4e8c", linewidth=1.6, label="tinygrad_cnn (mean of 50 steps)")
     ax.plot(steps, smooth(theirs), color="#d1495b", linewidth=1.6, linestyle="--", label="PyTorch (mean of 50 steps)")
     for e in range(1, len(ours) // steps_per_epoch):
-        ax.axvline(e * steps_per_epoch, color="#999999", linewidth=0.4, alpha=0.5)
+        ax.axvline(e * steps_per_epoch, color="#666666", linewidth=0.8, alpha=0.6, linestyle=":")
     ax.set_yscale("log")
     ax.set_xlabel("step (vertical lines: epochs)")
     ax.set_ylabel("training loss (cross-entropy)")
@@ -139,8 +139,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="PyTorch's intra-op threads (default 1: tinygrad_cnn's numpy runs these small "
                              "ops on one core, and two threads on a busy 2-core machine thrash)")
+    parser.add_argument("--replot", action="store_true", help="redraw the plot from --json without training")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.torch_threads)
+    if args.replot:
+        with open(args.json) as f:
+            saved = json.load(f)
+        plot(saved["losses"]["tinygrad_cnn"], saved["losses"]["pytorch"], saved["steps"] // saved["epochs"], args.image,
+             f"LeNet-5, same weights and batches: {saved['epochs']} epochs of Adam")
+        print(f"wrote {args.image}")
+        return saved
 
     X_train, y_train, X_test, y_test = split()
     torch.manual_seed(SEED)
@@ -174,13 +182,15 @@ def main(argv: list[str] | None = None) -> dict:
         "max_loss_gap_first_100_steps": float(np.max(np.abs(np.subtract(ours_losses[:100], torch_losses[:100])))),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "losses": {"tinygrad_cnn": [float(f"{v:.7g}") for v in ours_losses],
+                   "pytorch": [float(f"{v:.7g}") for v in torch_losses]},
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.image)), exist_ok=True)
     plot(ours_losses, torch_losses, -(-len(X_train) // BATCH_SIZE), args.image,
          f"LeNet-5, same weights and batches: {args.epochs} epochs of Adam")
     with open(args.json, "w") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps(result, indent=2))
+        json.dump(result, f, indent=1)
+    print(json.dumps({k: v for k, v in result.items() if k != "losses"}, indent=2))
     print(f"wrote {args.image} and {args.json}")
     return result
 
