@@ -347,48 +347,92 @@ def gen_derivatives_table() -> str:
 
 
 # ----- the API reference ------------------------------------------------------------
-API_ORDER = [
-    "tinygrad_cnn",
-    "tinygrad_cnn.tensor",
-    "tinygrad_cnn.autograd",
-    "tinygrad_cnn.ops.conv",
-    "tinygrad_cnn.ops.elementwise",
-    "tinygrad_cnn.ops.matmul",
-    "tinygrad_cnn.ops.shape",
-    "tinygrad_cnn.ops.reduce",
-    "tinygrad_cnn.ops.index",
-    "tinygrad_cnn.ops.creation",
-    "tinygrad_cnn.ops.loss",
-    "tinygrad_cnn.gradcheck",
-    "tinygrad_cnn.anomaly",
-    "tinygrad_cnn.viz",
-    "tinygrad_cnn.nn",
-    "tinygrad_cnn.optim",
-    "tinygrad_cnn.data",
-    "tinygrad_cnn.serialization",
+# The reference lists what a user calls, each name once, under the module that defines it:
+# the names of `tc.__all__`, `tc.nn.__all__`, the optimizers, data, serialization, drawing
+# and export functions. The op classes behind the functions are documented by their
+# formulas in the derivatives table; helpers and internals are left out.
+API_SECTIONS: list[tuple[str, str, str]] = [
+    # (heading, module, intro)
+    ("Tensor", "tinygrad_cnn.tensor", "The array that records its history; its methods delegate to the functions below."),
+    ("Gradients and grad mode", "tinygrad_cnn.autograd", ""),
+    ("", "tinygrad_cnn.grad_mode", ""),
+    ("", "tinygrad_cnn.anomaly", ""),
+    ("Convolution", "tinygrad_cnn.ops.conv", "Formulas: [derivatives table](derivatives.md#tinygrad_cnnopsconv)."),
+    ("Pooling", "tinygrad_cnn.ops.pool", ""),
+    ("Elementwise math", "tinygrad_cnn.ops.elementwise", ""),
+    ("Activations", "tinygrad_cnn.ops.activation", ""),
+    ("Matrix product", "tinygrad_cnn.ops.matmul", ""),
+    ("Shapes", "tinygrad_cnn.ops.shape", ""),
+    ("Reductions", "tinygrad_cnn.ops.reduce", ""),
+    ("Indexing", "tinygrad_cnn.ops.index", ""),
+    ("Creating tensors", "tinygrad_cnn.ops.creation", ""),
+    ("Losses and softmax", "tinygrad_cnn.ops.loss", ""),
+    ("Gradient checking", "tinygrad_cnn.gradcheck", ""),
+    ("Writing an op", "tinygrad_cnn.function.Function",
+     "`tc.Function`, the base class of every op; see [Writing your own op](custom_ops.md)."),
+    ("Layers (`tc.nn`)", "tinygrad_cnn.nn", ""),
+    ("Optimizers (`tc.optim`)", "tinygrad_cnn.optim", ""),
+    ("Data (`tc.data`)", "tinygrad_cnn.data", ""),
+    ("Saving and loading", "tinygrad_cnn.serialization", ""),
+    ("Drawings (`tc.viz`)", "tinygrad_cnn.viz", ""),
+    ("ONNX export (`tc.onnx`)", "tinygrad_cnn.onnx", ""),
 ]
+# Members of a documented class that are machinery, not API (`own_parameters` is the 0.1
+# spelling a layer may still override; registration happens on assignment).
+API_HIDDEN_MEMBERS = ["!^_", "!^extra_repr$", "!^own_parameters$", "!^hyperparameters$", "!^state_names$"]
+
+
+def _public_members(module: str) -> list[str]:
+    """The public names that `module` defines, in source order."""
+    import tinygrad_cnn as tc
+
+    if module == "tinygrad_cnn.function.Function":  # what an op's author writes or calls
+        return ["forward", "backward", "apply", "inputs", "output", "formulas"]
+    mod = importlib.import_module(module)
+    if module == "tinygrad_cnn.nn":  # the containers first, then the layers as their modules define them
+        first = ["Module", "Parameter", "Sequential", "ModuleList"]
+        last = ["IncompatibleKeys", "manual_seed"]
+        layers = [n for n in tc.nn.__all__ if n not in first + last]
+        order = {"tinygrad_cnn.nn.conv": 0, "tinygrad_cnn.nn.layers": 1}
+        layers.sort(key=lambda n: (order.get(getattr(tc.nn, n).__module__, 2),
+                                   inspect.getsourcelines(getattr(tc.nn, n))[1]))
+        return first + layers + last
+    if module == "tinygrad_cnn.onnx":
+        return ["export"]
+    if module == "tinygrad_cnn.viz":
+        return ["draw_graph", "render", "to_html", "Graph"]
+    exported = set(tc.__all__)
+    if module in ("tinygrad_cnn.optim", "tinygrad_cnn.data"):
+        exported = set(vars(mod))
+    names = [
+        n for n, obj in vars(mod).items()
+        if n in exported and not n.startswith("_") and getattr(obj, "__module__", None) == module
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+    ]
+    return sorted(names, key=lambda n: inspect.getsourcelines(getattr(mod, n))[1])
 
 
 def api_modules() -> list[str]:
-    """The package's public modules: the usual ones first, then any others that exist."""
-    import tinygrad_cnn
-
-    found = {"tinygrad_cnn"} | {
-        m.name
-        for m in pkgutil.walk_packages(tinygrad_cnn.__path__, "tinygrad_cnn.")
-        if not any(part.startswith("_") for part in m.name.split("."))
-    }
-    found.discard("tinygrad_cnn.ops")  # an empty namespace; its modules are listed one by one
-    ordered = [m for m in API_ORDER if m in found]
-    return ordered + sorted(found - set(ordered))
+    """The modules the reference shows, in the page's order."""
+    return [mod for _, mod, _ in API_SECTIONS]
 
 
 def gen_api_reference() -> str:
     out = []
-    for mod in api_modules():
-        out += [f"## `{mod}`", "", f"::: {mod}", "    options:", "      show_root_heading: false", "      heading_level: 3"]
-        if mod == "tinygrad_cnn":  # the package only re-exports; each member is documented at home
-            out.append("      members: false")
+    for heading, mod, intro in API_SECTIONS:
+        members = _public_members(mod)
+        if not members:  # a module with nothing public to show
+            continue
+        if heading:
+            out += [f"## {heading}", ""]
+        if intro:
+            out += [intro, ""]
+        is_class = mod.rsplit(".", 1)[-1][:1].isupper()
+        out += [f"::: {mod}", "    options:", f"      show_root_heading: {str(is_class).lower()}",
+                f"      show_root_toc_entry: {str(is_class).lower()}", "      heading_level: 3",
+                f"      show_if_no_docstring: {str(is_class).lower()}",
+                f"      filters: {API_HIDDEN_MEMBERS!r}", "      members:"]
+        out += [f"        - {m}" for m in members]
         out.append("")
     return "\n".join(out)
 

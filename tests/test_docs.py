@@ -184,12 +184,79 @@ def test_a_broken_idiom_fails():
     assert (ran, len(skipped)) == (0, 1)
 
 
-def test_api_reference_lists_the_modules():
-    mods = hooks.api_modules()
-    assert mods[0] == "tinygrad_cnn"
-    for m in ("tinygrad_cnn.tensor", "tinygrad_cnn.autograd", "tinygrad_cnn.ops.conv", "tinygrad_cnn.gradcheck"):
-        assert m in mods
-    assert "::: tinygrad_cnn.ops.conv" in hooks.gen_api_reference()
+def test_api_reference_lists_each_public_name_once():
+    """Every name of tc.__all__ and tc.nn.__all__ (functions and classes) is shown once, under
+    the module that defines it; helpers of the op modules and the op classes are not."""
+    import tinygrad_cnn as tc
+
+    text = hooks.gen_api_reference()
+    shown: dict[str, list[str]] = {}
+    module = None
+    for line in text.splitlines():
+        if line.startswith("::: "):
+            module = line[4:]
+            if module.rsplit(".", 1)[-1][:1].isupper():  # a class documented on its own
+                shown.setdefault(module.rsplit(".", 1)[-1], []).append(module)
+        elif line.startswith("        - "):
+            shown.setdefault(line[10:], []).append(module)
+    public = [(n, getattr(tc, n)) for n in tc.__all__] + [(n, getattr(tc.nn, n)) for n in tc.nn.__all__]
+    for name, obj in public:
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            assert len(shown.get(name, [])) == 1, f"{name}: shown under {shown.get(name)}"
+    for hidden in ("unbroadcast", "tensor", "compare", "normalize_axes", "Correlate2d", "im2col", "tune_malloc"):
+        assert hidden not in shown, hidden
+    assert text.count("::: tinygrad_cnn.nn") == 1 and "::: tinygrad_cnn.nn.module" not in text
+
+
+def _doc(obj) -> str:
+    """The docstring written for `obj` itself (not one inherited from a builtin type)."""
+    if isinstance(obj, property):
+        doc = obj.__doc__ or ""
+        return "" if obj.fget is not None and doc == type(obj.fget).__doc__ else doc.strip()
+    obj = getattr(obj, "__func__", obj)
+    return (getattr(obj, "__doc__", None) or "").strip()
+
+
+def test_every_public_name_has_a_docstring():
+    """tc.__all__, tc.nn.__all__ (each layer class), every public Tensor method and property
+    (slots are documented in the class docstring's Attributes), optimizers and their step."""
+    import tinygrad_cnn as tc
+
+    missing = []
+    for prefix, mod in (("tc.", tc), ("tc.nn.", tc.nn)):
+        for name in mod.__all__:
+            if not _doc(getattr(mod, name)):
+                missing.append(prefix + name)
+    tensor_doc = tc.Tensor.__doc__
+    for name, member in vars(tc.Tensor).items():
+        if name.startswith("_"):
+            continue
+        if type(member).__name__ == "member_descriptor":  # a slot: grad, requires_grad, name
+            if not re.search(rf"^\s+{name}: \S", tensor_doc, re.MULTILINE):
+                missing.append(f"Tensor.{name} (Attributes section)")
+        elif (callable(member) or isinstance(member, property)) and not _doc(member):
+            missing.append(f"Tensor.{name}")
+    for cls in (tc.optim.Optimizer, tc.optim.SGD, tc.optim.Adam, tc.optim.AdamW):
+        if not _doc(cls):
+            missing.append(cls.__name__)
+        if not _doc(cls.step):
+            missing.append(f"{cls.__name__}.step")
+    for name in tc.nn.__all__:
+        cls = getattr(tc.nn, name)
+        if inspect.isclass(cls) and issubclass(cls, tc.nn.Module):
+            for attr, member in vars(cls).items():
+                if not attr.startswith("_") and attr not in ("forward", "extra_repr", "own_parameters") \
+                        and (inspect.isfunction(member) or isinstance(member, property)) and not _doc(member):
+                    missing.append(f"nn.{name}.{attr}")
+    assert not missing, f"public names without a docstring: {missing}"
+
+
+def test_the_docstring_check_can_fail():
+    assert _doc(property(lambda self: 1)) == ""
+    import operator
+
+    assert _doc(property(operator.attrgetter("x"))) == ""  # attrgetter's own docstring does not count
+    assert _doc(property(operator.attrgetter("x"), doc="The x.")) == "The x."
 
 
 def test_every_generator_marker_is_known():

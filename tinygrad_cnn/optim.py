@@ -28,7 +28,21 @@ def _number(opt: str, name: str, value: Any) -> float:
 
 class Optimizer:
     """Holds the parameters to update and their per-parameter state; subclasses
-    implement `_update(i, p, g)` for one parameter."""
+    implement `_update(i, p, g)` for one parameter.
+
+    Args:
+        params: the Tensors to update (e.g. `model.parameters()`).
+        lr: the learning rate; change it between steps with `opt.lr = ...`.
+
+    Example:
+        ```python
+        opt = tc.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for X, y in tc.data.batches(X_train, y_train, 32):
+            opt.zero_grad()
+            tc.cross_entropy(model(X), y).backward()
+            opt.step()
+        ```
+    """
 
     # hyperparameters saved in state_dict (besides the per-parameter state)
     hyperparameters: tuple[str, ...] = ("lr",)
@@ -124,7 +138,15 @@ class Optimizer:
 
 class SGD(Optimizer):
     """g ← g + λ·p (weight decay λ); with momentum μ: v ← μ·v + g (v = g on the first step),
-    then g ← v, or g ← g + μ·v with Nesterov; p ← p − lr·g."""
+    then g ← v, or g ← g + μ·v with Nesterov; p ← p − lr·g.
+
+    Args:
+        params: the Tensors to update.
+        lr: the learning rate (required).
+        momentum: μ (default 0).
+        weight_decay: λ (default 0).
+        nesterov: use Nesterov momentum (needs momentum > 0).
+    """
 
     hyperparameters = ("lr", "momentum", "weight_decay", "nesterov")
     state_names = ("momentum_buffer",)
@@ -173,6 +195,13 @@ class Adam(Optimizer):
 
     The step count t is kept per parameter, as PyTorch does, so a parameter that had
     no gradient for a while gets its bias correction from its own updates.
+
+    Args:
+        params: the Tensors to update.
+        lr: the learning rate (default 0.001).
+        betas: (β1, β2) (default (0.9, 0.999)).
+        eps: ε (default 1e-8).
+        weight_decay: λ, added to the gradient (default 0; see `AdamW` for the decoupled form).
     """
 
     hyperparameters = ("lr", "beta1", "beta2", "eps", "weight_decay")
@@ -200,6 +229,7 @@ class Adam(Optimizer):
 
     @property
     def betas(self) -> tuple[float, float]:
+        """(β1, β2), as given."""
         return self.beta1, self.beta2
 
     @property
@@ -233,7 +263,15 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: p ← p·(1 − lr·λ) before the Adam step (whose
-    gradient carries no decay term). The default λ is 0.01, as PyTorch's."""
+    gradient carries no decay term). The default λ is 0.01, as PyTorch's.
+
+    Args:
+        params: the Tensors to update.
+        lr: the learning rate (default 0.001).
+        betas: (β1, β2) (default (0.9, 0.999)).
+        eps: ε (default 1e-8).
+        weight_decay: λ (default 0.01).
+    """
 
     _decoupled = True
 

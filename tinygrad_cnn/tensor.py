@@ -77,6 +77,24 @@ class Tensor:
     assigning `.data`, optimizer steps) count up its version; a backward that needs
     the old values then refuses to run. Writing into the array itself
     (`t.data[...] = v`) bypasses the count, as `.data` does in PyTorch.
+
+    Args:
+        data: an ndarray, a number or a nested list. Python numbers and lists become
+            float64; numpy int/bool arrays stay int/bool (and never require grad).
+        requires_grad: whether backward computes `.grad` for this tensor (floats only).
+        name: a label for drawings (`tc.draw_graph`) and error messages.
+
+    Attributes:
+        grad: None, or the ndarray dE/d(this tensor) of this tensor's shape and dtype.
+        requires_grad: whether a backward pass computes `.grad` for this tensor.
+        name: the label shown in drawings, or None.
+
+    Example:
+        ```python
+        x = tc.Tensor([[1.0, 6, 2], [5, 3, 1], [7, 0, 4]], requires_grad=True)
+        y = x.correlate2d([[1.0, 2], [-1, 0]])  # Y = X ⋆ K, shape (2, 2)
+        y.sum().backward()                       # x.grad = dE/dX for E = ΣY
+        ```
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "name", "_ctx", "_version", "__weakref__")
@@ -109,13 +127,14 @@ class Tensor:
 
     # attrgetter runs in C: these are read several times per op in every backward
     data = property(attrgetter("_data"), _set_data, doc="The values, an np.ndarray (assigning counts as an in-place change).")
-    shape = property(attrgetter("_data.shape"))
-    ndim = property(attrgetter("_data.ndim"))
-    dtype = property(attrgetter("_data.dtype"))
-    size = property(attrgetter("_data.size"))
+    shape = property(attrgetter("_data.shape"), doc="The size of each axis, a tuple of ints.")
+    ndim = property(attrgetter("_data.ndim"), doc="The number of axes.")
+    dtype = property(attrgetter("_data.dtype"), doc="The numpy dtype of the values.")
+    size = property(attrgetter("_data.size"), doc="The number of elements.")
 
     @property
     def is_leaf(self) -> bool:
+        """True when no op made this tensor (an input or a parameter): `_ctx` is None."""
         return self._ctx is None
 
     @property
@@ -130,12 +149,19 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """The axes reversed, as numpy's `.T` (`transpose()`); a view."""
         return self.transpose()
 
     def numpy(self) -> np.ndarray:
+        """The values as an np.ndarray: the tensor's own array, not a copy."""
         return self._data
 
     def item(self) -> float:
+        """The value of a size-1 tensor as a Python number.
+
+        Raises:
+            ValueError: the tensor has more than one element.
+        """
         if self._data.size != 1:
             raise ValueError(f"item(): only a tensor of size 1 converts to a number, got shape {self.shape}")
         return self._data.reshape(()).item()
@@ -313,67 +339,101 @@ class Tensor:
 
     # ----- methods ------------------------------------------------------------------
     def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        """Σ over `axis` (all axes when None); see `tc.sum`.
+
+        Args:
+            axis: an int, a tuple of ints or None (`dim=` is accepted too).
+            keepdims: keep the summed axes with size 1 (`keepdim=` too).
+        """
         return R.sum(self, axis, keepdims, **dim)
 
     def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        """The mean over `axis` (all axes when None); see `tc.mean`. Same arguments as `sum`."""
         return R.mean(self, axis, keepdims, **dim)
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same values in a new shape: `x.reshape(2, 3)` or `x.reshape((2, 3))`, one size may be −1.
+
+        Returns a view (it shares the version counter with `x`). See `tc.reshape`.
+        """
         return S.reshape(self, *shape)
 
     def transpose(self, *axes: Any) -> Tensor:
+        """Swap two axes, `x.transpose(0, 1)` (as PyTorch); `x.transpose()` reverses
+        all axes and a full permutation permutes them (as numpy). See `tc.transpose`.
+        """
         return S.transpose(self, *axes)
 
     def flatten(self) -> Tensor:
+        """All values as one axis: shape (x.size,). A view."""
         return S.reshape(self, -1)
 
     def broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
+        """The values repeated along axes of size 1 (or new leading axes) to `shape`; a view. See `tc.broadcast_to`."""
         return S.broadcast_to(self, shape)
 
     def flip(self, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
+        """The order reversed along `axes` (default: the last two, i.e. rot180 of a kernel); a view. See `tc.flip`."""
         return S.flip(self, axes)
 
     def _cast(self, dtype: Any) -> Tensor:
         return S.cast(self, dtype)
 
     def exp(self) -> Tensor:
+        """e^x elementwise. See `tc.exp`."""
         return E.Exp.apply(self)
 
     def log(self) -> Tensor:
+        """The natural logarithm elementwise. See `tc.log`."""
         return E.Log.apply(self)
 
     def sigmoid(self) -> Tensor:
+        """σ(x) = 1 / (1 + e^−x) elementwise. See `tc.sigmoid`."""
         return E.Sigmoid.apply(self)
 
     def relu(self) -> Tensor:
+        """max(x, 0) elementwise. See `tc.relu`."""
         return E.ReLU.apply(self)
 
     def tanh(self) -> Tensor:
+        """tanh(x) elementwise. See `tc.tanh`."""
         return E.Tanh.apply(self)
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Values limited to [min, max] (either bound may be None). See `tc.clip`."""
         return E.clip(self, min, max)
 
     # activations: ops/activation.py
     def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        """x where x > 0, else negative_slope·x. See `tc.leaky_relu`."""
         return A.leaky_relu(self, negative_slope)
 
     def elu(self, alpha: float = 1.0) -> Tensor:
+        """x where x > 0, else alpha·(e^x − 1). See `tc.elu`."""
         return A.elu(self, alpha)
 
     def gelu(self) -> Tensor:
+        """x·Φ(x), Φ the standard normal CDF (the exact erf form). See `tc.gelu`."""
         return A.gelu(self)
 
     def silu(self) -> Tensor:
+        """x·σ(x). See `tc.silu`."""
         return A.silu(self)
 
     def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+        """log(1 + e^(beta·x)) / beta; x itself where beta·x > threshold. See `tc.softplus`."""
         return A.softplus(self, beta, threshold)
 
     def correlate2d(self, k: ArrayLike, mode: str = "valid", **options: Any) -> Tensor:
+        """Cross-correlation `self ⋆ k` (the seed notes' ⋆); see `tc.correlate2d` for shapes and options.
+
+        Example:
+            `tc.Tensor(X).correlate2d(K)` is the (2, 2) map Y of the seed notes for a (3, 3) X and a (2, 2) K.
+        """
         return C.correlate2d(self, k, mode, **options)
 
     def convolve2d(self, k: ArrayLike, mode: str = "valid", **options: Any) -> Tensor:
+        """Convolution `self * k` = `self ⋆ rot180(k)`; see `tc.convolve2d`."""
         return C.convolve2d(self, k, mode, **options)
 
     # ----- tensor expressions -----------------------------------------------------------
@@ -384,71 +444,95 @@ class Tensor:
         return I.getitem(self, idx)
 
     def max(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        """The largest value over `axis` (all axes when None): the values only, as `torch.amax`
+        (use `argmax` for the positions). Ties share the gradient. See `tc.max`.
+        """
         return R.max(self, axis, keepdims, **dim)
 
     def min(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        """The smallest value over `axis` (all axes when None). See `tc.min`."""
         return R.min(self, axis, keepdims, **dim)
 
     def argmax(self, axis: int | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        """The index of the largest value along `axis` (of the flattened tensor when None), an int64 tensor. See `tc.argmax`."""
         return R.argmax(self, axis, keepdims, **dim)
 
     def argmin(self, axis: int | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        """The index of the smallest value along `axis` (of the flattened tensor when None). See `tc.argmin`."""
         return R.argmin(self, axis, keepdims, **dim)
 
     def var(self, axis: Any = None, keepdims: bool = False, correction: float = 1, **dim: Any) -> Tensor:
+        """The variance over `axis`, divided by n − correction (1: Bessel's correction, as PyTorch). See `tc.var`."""
         return R.var(self, axis, keepdims, correction, **dim)
 
     def std(self, axis: Any = None, keepdims: bool = False, correction: float = 1, **dim: Any) -> Tensor:
+        """The standard deviation: √var with the same arguments. See `tc.std`."""
         return R.std(self, axis, keepdims, correction, **dim)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        """log Σ e^x over `axis` (all axes when None), computed without overflow. See `tc.logsumexp`."""
         return R.logsumexp(self, axis, keepdims, **dim)
 
     def permute(self, *axes: Any) -> Tensor:
+        """All axes reordered: `x.permute(0, 2, 3, 1)` or `x.permute((0, 2, 3, 1))`; a view. See `tc.permute`."""
         return S.permute(self, *axes)
 
     def squeeze(self, axis: Any = None, **dim: Any) -> Tensor:
+        """Axes of size 1 dropped (all, or those named; a named axis of another size is kept). A view. See `tc.squeeze`."""
         return S.squeeze(self, axis, **dim)
 
     def unsqueeze(self, axis: int | None = None, **dim: Any) -> Tensor:
+        """A new axis of size 1 inserted at `axis` (−1 appends). A view. See `tc.unsqueeze`."""
         return S.unsqueeze(self, axis, **dim)
 
     def split(self, size_or_sizes: Any, axis: int | None = None, **dim: Any) -> tuple[Tensor, ...]:
+        """Pieces along `axis`: an int is a chunk size, a list gives each piece's size. See `tc.split`."""
         return S.split(self, size_or_sizes, axis, **dim)
 
     def pad(self, pad_width: Any, value: float = 0.0) -> Tensor:
+        """Constant padding with numpy's `pad_width` (an int, a pair, or one pair per axis). See `tc.pad`."""
         return S.pad(self, pad_width, value)
 
     def abs(self) -> Tensor:
+        """|x| elementwise (the gradient at 0 is 0). See `tc.abs`."""
         return E.Abs.apply(self)
 
     __abs__ = abs
 
     def sqrt(self) -> Tensor:
+        """√x elementwise. See `tc.sqrt`."""
         return E.Sqrt.apply(self)
 
     def sin(self) -> Tensor:
+        """sin(x) elementwise."""
         return E.Sin.apply(self)
 
     def cos(self) -> Tensor:
+        """cos(x) elementwise."""
         return E.Cos.apply(self)
 
     def log1p(self) -> Tensor:
+        """log(1 + x) elementwise, accurate for small x."""
         return E.Log1p.apply(self)
 
     def maximum(self, other: Any) -> Tensor:
+        """The elementwise larger of `self` and `other` (broadcast); ties share the gradient. See `tc.maximum`."""
         return E.maximum(self, other)
 
     def minimum(self, other: Any) -> Tensor:
+        """The elementwise smaller of `self` and `other` (broadcast). See `tc.minimum`."""
         return E.minimum(self, other)
 
     def float(self) -> Tensor:
+        """A float32 copy (differentiable)."""
         return S.astype(self, np.float32)
 
     def double(self) -> Tensor:
+        """A float64 copy (differentiable)."""
         return S.astype(self, np.float64)
 
     def astype(self, dtype: Any) -> Tensor:
+        """A copy in `dtype`: differentiable between float dtypes; an int or bool result never requires grad. See `tc.astype`."""
         return S.astype(self, dtype)
 
     def __lt__(self, other: Any) -> Tensor:

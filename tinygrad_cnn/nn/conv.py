@@ -23,6 +23,31 @@ class Conv2d(Module):
 
     The weight K is (out_channels, in_channels // groups, kh, kw); the bias holds one
     value per output channel, broadcast over the output's rows and columns.
+
+    Args:
+        in_channels: C_in, the input's channels.
+        out_channels: C_out, the number of kernels (output channels).
+        kernel_size: kh = kw (an int) or (kh, kw).
+        stride: an int or a pair (rows, columns).
+        padding: an int, a pair, "valid" (0) or "same" (odd kernels, stride 1).
+        dilation: an int or a pair: the spacing of the kernel's taps.
+        groups: split the channels into this many independent convolutions.
+        bias: whether the layer has a bias B.
+        dtype: float32 (default) or float64.
+        rng: a numpy Generator for the initial values (default: the one `manual_seed` sets).
+
+    Weight and bias start uniform in ±1/√fan_in, fan_in = in_channels // groups · kh · kw,
+    as PyTorch's.
+
+    Shapes:
+        (N, C_in, H, W) -> (N, C_out, H_out, W_out), with
+        H_out = floor((H + 2·ph − dilation·(kh − 1) − 1) / stride) + 1 (likewise W_out).
+
+    Example:
+        ```python
+        conv = nn.Conv2d(1, 6, 5, padding=2)
+        conv(tc.zeros(8, 1, 28, 28)).shape  # (8, 6, 28, 28)
+        ```
     """
 
     def __init__(
@@ -81,7 +106,16 @@ class Conv2d(Module):
 
 class MaxPool2d(Module):
     """Maximum over kernel_size windows every `stride` (default: kernel_size) positions,
-    padding with −inf: `tc.max_pool2d`."""
+    padding with −inf: `tc.max_pool2d`.
+
+    Args:
+        kernel_size: an int or a pair (kh, kw).
+        stride: an int or a pair; None (default) means kernel_size.
+        padding: an int or a pair, at most half the kernel.
+
+    Shapes:
+        (N, C, H, W) -> (N, C, H_out, W_out), H_out = floor((H + 2·ph − kh) / stride) + 1.
+    """
 
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0) -> None:
@@ -96,7 +130,16 @@ class MaxPool2d(Module):
 
 class AvgPool2d(MaxPool2d):
     """Average over kernel_size windows every `stride` (default: kernel_size) positions,
-    padding with zeros that count in the average: `tc.avg_pool2d`."""
+    padding with zeros that count in the average: `tc.avg_pool2d`.
+
+    Args:
+        kernel_size: an int or a pair (kh, kw).
+        stride: an int or a pair; None (default) means kernel_size.
+        padding: an int or a pair, at most half the kernel.
+
+    Shapes:
+        (N, C, H, W) -> (N, C, H_out, W_out), as `MaxPool2d`.
+    """
 
     def forward(self, x: Any) -> Tensor:
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)

@@ -15,7 +15,18 @@ from .module import Module, Parameter, _as_input, _uniform, generator
 
 
 class Linear(Module):
-    """Y = X Wᵀ + b, with W of shape (out_features, in_features)."""
+    """Y = X Wᵀ + b, with W of shape (out_features, in_features).
+
+    Args:
+        in_features: the size of the input's last axis.
+        out_features: the size of the output's last axis.
+        bias: whether the layer has a bias b.
+        dtype: float32 (default) or float64.
+        rng: a numpy Generator for the initial values (uniform in ±1/√in_features).
+
+    Shapes:
+        (..., in_features) -> (..., out_features).
+    """
 
     def __init__(
         self,
@@ -72,7 +83,11 @@ class Tanh(Module):
 
 
 class LeakyReLU(Module):
-    """Y = X where X > 0, else negative_slope · X."""
+    """Y = X where X > 0, else negative_slope · X.
+
+    Args:
+        negative_slope: the slope for X ≤ 0 (default 0.01).
+    """
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
@@ -86,7 +101,11 @@ class LeakyReLU(Module):
 
 
 class ELU(Module):
-    """Y = X where X > 0, else α · (e^X − 1)."""
+    """Y = X where X > 0, else α · (e^X − 1).
+
+    Args:
+        alpha: α (default 1.0).
+    """
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
@@ -114,7 +133,12 @@ class SiLU(Module):
 
 
 class Softplus(Module):
-    """Y = log(1 + e^(βX)) / β, and X where βX > threshold (as PyTorch)."""
+    """Y = log(1 + e^(βX)) / β, and X where βX > threshold (as PyTorch).
+
+    Args:
+        beta: β (default 1.0).
+        threshold: above it, Y = X (default 20.0).
+    """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
@@ -128,7 +152,11 @@ class Softplus(Module):
 
 
 class Softmax(Module):
-    """Y = e^X / Σ_axis e^X along `axis` (`dim=` is accepted too)."""
+    """Y = e^X / Σ_axis e^X along `axis` (`dim=` is accepted too).
+
+    Args:
+        axis: the axis that sums to 1; required (PyTorch's implicit choice is not copied).
+    """
 
     def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
         super().__init__()
@@ -147,7 +175,15 @@ class Softmax(Module):
 
 class Dropout(Module):
     """Inverted dropout: in training, each value is zeroed with probability p and the rest
-    scaled by 1/(1 − p), a new mask every call; in eval mode, the identity."""
+    scaled by 1/(1 − p), a new mask every call; in eval mode, the identity.
+
+    Args:
+        p: the probability of zeroing a value, in [0, 1).
+        rng: a numpy Generator for the masks (default: the one `manual_seed` sets).
+
+    Shapes:
+        any shape, kept.
+    """
 
     def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
         super().__init__()
@@ -207,6 +243,7 @@ class _BatchNorm(Module):
             self.running_mean = self.running_var = self.num_batches_tracked = None
 
     def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches tracked: the state of a new layer."""
         if self.track_running_stats:
             self.running_mean.data = np.zeros_like(self.running_mean.data)
             self.running_var.data = np.ones_like(self.running_var.data)
@@ -253,12 +290,54 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    __doc__ = _BatchNorm.__doc__ + "\n    Input (N, C) or (N, C, L); statistics over N (and L)."
+    """Y = (X − mean) / √(var + eps) · weight + bias, per channel (axis 1).
+
+    Training: mean and (biased) var of the batch; the running statistics follow
+    r ← (1 − momentum)·r + momentum·batch, the variance unbiased (n/(n − 1)), as PyTorch.
+    momentum=None averages all batches seen (1/num_batches_tracked). Eval: the running
+    statistics.
+
+    Args:
+        num_features: C, the channels (axis 1).
+        eps: added to the variance (default 1e-5).
+        momentum: the running statistics' weight of a new batch (default 0.1); None
+            averages all batches seen.
+        affine: whether the layer has a learned weight (scale) and bias (shift).
+        track_running_stats: keep running statistics (buffers `running_mean`,
+            `running_var`, `num_batches_tracked`) and use them in eval mode; without
+            them, eval mode uses the batch's statistics too.
+        dtype: float32 (default) or float64.
+
+    Shapes:
+        Input (N, C) or (N, C, L); statistics over N (and L).
+    """
+
     _ndims = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    __doc__ = _BatchNorm.__doc__ + "\n    Input (N, C, H, W); statistics over N, H and W."
+    """Y = (X − mean) / √(var + eps) · weight + bias, per channel (axis 1).
+
+    Training: mean and (biased) var of the batch; the running statistics follow
+    r ← (1 − momentum)·r + momentum·batch, the variance unbiased (n/(n − 1)), as PyTorch.
+    momentum=None averages all batches seen (1/num_batches_tracked). Eval: the running
+    statistics.
+
+    Args:
+        num_features: C, the channels (axis 1).
+        eps: added to the variance (default 1e-5).
+        momentum: the running statistics' weight of a new batch (default 0.1); None
+            averages all batches seen.
+        affine: whether the layer has a learned weight (scale) and bias (shift).
+        track_running_stats: keep running statistics (buffers `running_mean`,
+            `running_var`, `num_batches_tracked`) and use them in eval mode; without
+            them, eval mode uses the batch's statistics too.
+        dtype: float32 (default) or float64.
+
+    Shapes:
+        Input (N, C, H, W); statistics over N, H and W.
+    """
+
     _ndims = (4,)
 
 
@@ -274,7 +353,11 @@ class Flatten(Module):
 
 
 class Reshape(Module):
-    """(N, ...) -> (N, *shape): `shape` is per sample, the batch axis is kept."""
+    """(N, ...) -> (N, *shape): `shape` is per sample, the batch axis is kept.
+
+    Example:
+        `nn.Reshape(1, 28, 28)` turns (N, 784) into (N, 1, 28, 28).
+    """
 
     def __init__(self, *shape: int) -> None:
         super().__init__()

@@ -155,12 +155,14 @@ class Module:
         object.__setattr__(self, name, self._buffers[name])
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register `param` (a `Parameter`, or None for an absent one) under `name`; the same as assigning `self.name = param`."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a tc.nn.Parameter or None, got {_dtype_name(param)}")
         self._parameters[name] = param
         setattr(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
+        """Register `module` (or None) as a sub-module under `name`; the same as assigning `self.name = module`."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {_dtype_name(module)}")
         self._modules[name] = module
@@ -177,6 +179,7 @@ class Module:
         return [(n, m) for n, m in self._modules.items() if m is not None]
 
     def children(self) -> list[Module]:
+        """The direct sub-modules, in the order they were assigned."""
         return [m for _, m in self.named_children()]
 
     def named_modules(self, prefix: str = "") -> list[tuple[str, Module]]:
@@ -196,6 +199,7 @@ class Module:
         return result
 
     def modules(self) -> list[Module]:
+        """This module and every sub-module below it, depth first, each once."""
         return [m for _, m in self.named_modules()]
 
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> list[tuple[str, Tensor]]:
@@ -212,12 +216,19 @@ class Module:
         return result
 
     def parameters(self, recurse: bool = True) -> list[Tensor]:
+        """Every parameter (of the sub-modules too when `recurse`), each once: what an optimizer takes.
+
+        Example:
+            `tc.optim.Adam(model.parameters(), lr=1e-3)`
+        """
         return [p for _, p in self.named_parameters(recurse=recurse)]
 
     def named_buffers(self, prefix: str = "") -> list[tuple[str, Tensor]]:
+        """(path, tensor) for every registered buffer (e.g. `"bn.running_mean"`)."""
         return [(path + n, b) for path, m in self._walk(prefix) for n, b in m._buffers.items() if b is not None]
 
     def buffers(self) -> list[Tensor]:
+        """Every registered buffer (running statistics and the like): saved, never trained."""
         return [b for _, b in self.named_buffers()]
 
     def _walk(self, prefix: str = "") -> list[tuple[str, Module]]:
@@ -265,9 +276,11 @@ class Module:
         return self
 
     def double(self) -> Module:
+        """Convert every float parameter, gradient and buffer to float64 (`to(np.float64)`); returns the module."""
         return self.to(np.float64)
 
     def float(self) -> Module:
+        """Convert every float parameter, gradient and buffer to float32 (`to(np.float32)`); returns the module."""
         return self.to(np.float32)
 
     def zero_grad(self) -> None:
@@ -340,6 +353,8 @@ class Module:
 
     # ----- calling and printing ----------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """What the module computes; subclasses define it. Call the module, `model(x)`,
+        rather than `forward`: the call also records which module made each op (drawings)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -370,6 +385,7 @@ class Module:
         return "\n".join(lines) + "\n)"
 
     def extra_repr(self) -> str:
+        """The text inside the parentheses of the module's repr (e.g. its sizes); override it."""
         return ""
 
 
@@ -395,7 +411,14 @@ def _as_buffer(owner: str, name: str, value: Any) -> Tensor | None:
 
 
 class Sequential(Module):
-    """Layers applied one after the other; the i-th is named `str(i)`."""
+    """Layers applied one after the other; the i-th is named `str(i)`.
+
+    Example:
+        ```python
+        model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sigmoid(), nn.Flatten(), nn.Linear(18, 1))
+        model[0].weight.shape  # (2, 1, 3, 3); the state_dict key is "0.weight"
+        ```
+    """
 
     def __init__(self, *layers: Module) -> None:
         super().__init__()
@@ -420,6 +443,7 @@ class Sequential(Module):
         return iter(list(self._modules.values()))
 
     def append(self, layer: Module) -> Sequential:
+        """Add `layer` at the end (named by its position); returns the Sequential."""
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")
         self.add_module(str(len(self)), layer)
@@ -427,7 +451,20 @@ class Sequential(Module):
 
 
 class ModuleList(Module):
-    """A list of modules that registers them (named "0", "1", ...); it has no forward."""
+    """A list of modules that registers them (named "0", "1", ...); it has no forward.
+
+    Example:
+        ```python
+        class Tower(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.blocks = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+            def forward(self, x):
+                for block in self.blocks:
+                    x = block(x).relu()
+                return x
+        ```
+    """
 
     def __init__(self, modules: Iterable[Module] = ()) -> None:
         super().__init__()
@@ -439,15 +476,18 @@ class ModuleList(Module):
         return m
 
     def append(self, module: Module) -> ModuleList:
+        """Add `module` at the end (named by its position); returns the list."""
         self.add_module(str(len(self)), self._check(module))
         return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append every module of `modules`; returns the list."""
         for m in modules:
             self.append(m)
         return self
 
     def insert(self, index: int, module: Module) -> None:
+        """Put `module` at `index`; the modules after it are renumbered."""
         items = list(self._modules.values())
         items.insert(index, self._check(module))
         self._reset(items)

@@ -29,10 +29,12 @@ def _made(op: str, data: np.ndarray, requires_grad: bool) -> Tensor:
 
 
 def zeros(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: `tc.zeros(2, 3)` or `tc.zeros((2, 3))`, float64 unless `dtype` says otherwise."""
     return _made("zeros", np.zeros(_shape("zeros", shape), dtype=dtype), requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: `tc.ones(2, 3)` or `tc.ones((2, 3))`, float64 unless `dtype` says otherwise."""
     return _made("ones", np.ones(_shape("ones", shape), dtype=dtype), requires_grad)
 
 

@@ -196,6 +196,7 @@ class Pow(Function):
 
 
 def pow(x: Tensor, c: float) -> Tensor:
+    """x^c elementwise for a number `c` (what `x ** c` calls)."""
     if isinstance(c, Tensor) or not isinstance(c, (int, float, np.number)):
         raise TypeError(f"pow: the exponent must be a number, got {type(c).__name__}")
     return Pow.apply(x, c=float(c))
@@ -313,6 +314,11 @@ class Clip(Function):
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
+    """Values limited to [min, max]; either bound may be None (not both).
+
+    Example:
+        `tc.clip(x, 0, 6)` is ReLU6. The gradient passes where min ≤ x ≤ max, else 0.
+    """
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
     return Clip.apply(x, lo=min, hi=max)
@@ -325,22 +331,27 @@ def add(a: ArrayLike, b: ArrayLike) -> Tensor:
 
 
 def exp(x: ArrayLike) -> Tensor:
+    """e^x elementwise."""
     return Exp.apply(tensor(x))
 
 
 def log(x: ArrayLike) -> Tensor:
+    """The natural logarithm elementwise (−inf at 0, nan below)."""
     return Log.apply(tensor(x))
 
 
 def sigmoid(x: ArrayLike) -> Tensor:
+    """σ(x) = 1 / (1 + e^−x) elementwise, computed without overflow."""
     return Sigmoid.apply(tensor(x))
 
 
 def relu(x: ArrayLike) -> Tensor:
+    """max(x, 0) elementwise; the gradient at 0 is 0."""
     return ReLU.apply(tensor(x))
 
 
 def tanh(x: ArrayLike) -> Tensor:
+    """tanh(x) elementwise."""
     return Tanh.apply(tensor(x))
 
 
@@ -549,22 +560,27 @@ def where(cond: Any, a: ArrayLike, b: ArrayLike) -> Tensor:
 
 
 def abs(x: ArrayLike) -> Tensor:
+    """|x| elementwise; the gradient at 0 is 0."""
     return Abs.apply(tensor(x))
 
 
 def sqrt(x: ArrayLike) -> Tensor:
+    """√x elementwise."""
     return Sqrt.apply(tensor(x))
 
 
 def sin(x: ArrayLike) -> Tensor:
+    """sin(x) elementwise."""
     return Sin.apply(tensor(x))
 
 
 def cos(x: ArrayLike) -> Tensor:
+    """cos(x) elementwise."""
     return Cos.apply(tensor(x))
 
 
 def log1p(x: ArrayLike) -> Tensor:
+    """log(1 + x) elementwise, accurate for small x."""
     return Log1p.apply(tensor(x))
 
 

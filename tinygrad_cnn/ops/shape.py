@@ -35,6 +35,11 @@ class BroadcastTo(Function):
 
 
 def broadcast_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """`x` repeated along its size-1 axes (and new leading axes) to `shape`, numpy's rule; a view.
+
+    Example:
+        `tc.broadcast_to(b, (2, 3))` for b of shape (3,) or (1, 3). The gradient sums back over the repeats.
+    """
     shape = tuple(shape)
     return x if x.shape == shape else BroadcastTo.apply(x, target=shape)._view_of(x)
 
@@ -69,6 +74,11 @@ def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """The same values in a new shape; one size may be −1. A view of `x`.
+
+    Example:
+        `tc.reshape(x, 2, -1)` and `tc.reshape(x, (2, -1))` are the same.
+    """
     target = _shape_args(shape)
     return x if target == x.shape else Reshape.apply(x, target=target)._view_of(x)
 
@@ -156,6 +166,7 @@ class Flip(Function):
 
 
 def flip(x: Tensor, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
+    """The order reversed along `axes` (default: the last two axes, which is rot180 of a kernel); a view."""
     return Flip.apply(x, axes=normalize_axes("flip", axes, x.ndim))._view_of(x)
 
 
@@ -182,6 +193,7 @@ class Cast(Function):
 
 
 def cast(x: Tensor, dtype: Any) -> Tensor:
+    """`x` in `dtype` (the op behind `astype`; no copy when the dtype already matches)."""
     dtype = np.dtype(dtype)
     return x if x.dtype == dtype else Cast.apply(x, to=dtype)
 
