@@ -174,7 +174,7 @@ def idiom_rows(markdown: str) -> list[Idiom]:
 # missing attribute or module, or a keyword argument not accepted yet. Anything else fails.
 # Once 0.2 is complete, IDIOMS_STRICT = True: then no row may be skipped.
 MISSING = (AttributeError, ImportError, TypeError, NotImplementedError)
-IDIOMS_STRICT = False
+IDIOMS_STRICT = True
 
 
 def run_idioms(markdown: str, page: str) -> tuple[int, list[Idiom]]:
