@@ -272,7 +272,8 @@ def gen_seed_convolve() -> str:
     y = tc.convolve2d(x, k).data
     return (
         f"$$\n\\operatorname{{rot180}}(K) = \\operatorname{{rot180}}{bmatrix(k)} = {bmatrix(r)}\n$$\n\n"
-        f"$$\nX * K = X \\star \\operatorname{{rot180}}(K) = {bmatrix(x)} \\star {bmatrix(r)} = {bmatrix(y)}\n$$\n"
+        f"$$\nX * K = X \\star \\operatorname{{rot180}}(K)\n$$\n\n"
+        f"$$\n{bmatrix(x)} \\star {bmatrix(r)} = {bmatrix(y)}\n$$\n"
     )
 
 
