@@ -16,6 +16,7 @@ and a second pass through it raises.
 from __future__ import annotations
 
 import gc
+from heapq import heapify, heappop, heappush
 from contextlib import nullcontext
 from typing import Any, Sequence
 
@@ -160,16 +161,33 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
     return kept
 
 
-def _sweep(order: list[Tensor], grads: dict[int, Any], retain: bool) -> None:
-    """`_propagate` for a plain `backward()`, the hot path: arrays only, every tensor's
-    `.grad` filled, no pruning. Same checks, spelled out once per op."""
+def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict[int, Tensor]:
+    """A plain `backward()`, the hot path: collect, order and propagate in one loop, on
+    arrays only, filling every tensor's `.grad`; returns the leaves reached, by id.
+
+    A heap pops the newest op first. An op is pushed when the first gradient for its
+    output arrives, and every consumer of a tensor is newer than the op that made it and
+    is reached first, so each op runs once, after all its consumers (proof: the newest
+    unfinished op a root leads to always has a finished consumer, which pushed it).
+    The checks of `_propagate` are here too, on a fast path that costs a few
+    comparisons per edge and a slow path (`_plain_grad`) that names what is wrong.
+    """
+    leaves: dict[int, Tensor] = {}
+    heap: list[tuple[int, Tensor]] = []
+    for r in roots:
+        if r._ctx is None:
+            leaves[id(r)] = r
+        else:
+            heap.append((-r._ctx.seq, r))
+    heapify(heap)
     hook = _function._anomaly_hook
     pop, get = grads.pop, grads.get
-    for node in order:
+    while heap:
+        node = heappop(heap)[1]
         g = pop(id(node), None)
-        if g is None:
+        if g is None:  # a root given twice
             continue
-        if type(g) is not np.ndarray:  # numpy returns 0-d results as scalars
+        if type(g) is not np.ndarray:  # numpy returns 0-d sums as scalars
             g = np.asarray(g)
         if node.grad is None:
             # May share memory with other gradients of this pass (an add hands the same
@@ -181,35 +199,50 @@ def _sweep(order: list[Tensor], grads: dict[int, Any], retain: bool) -> None:
         fn = node._ctx
         if fn.released:
             _raise_released(fn)
-        if fn.saves != () or fn._out is not None:
+        for t, was in zip(fn.saved, fn.versions):  # the version check, spelled out
+            if t._version[0] != was:
+                fn.check_versions(node)  # raises, naming the op and the tensor
+        if fn.saves_output and node._version[0]:
             fn.check_versions(node)
         in_grads = fn.backward(g)
         parents = fn.parents
         if type(in_grads) is not tuple or len(in_grads) != len(parents):
             _check_count(fn, in_grads)
-        for i, pg in enumerate(in_grads):
-            if pg is None:
+        for p, pg in zip(parents, in_grads):
+            if pg is None or not p.requires_grad:
                 continue
-            p = parents[i]
-            if not p.requires_grad:
-                continue
-            if type(pg) is not np.ndarray or pg.dtype.kind != "f":
-                pg = _checked_grad(fn, i, pg, False)
             pd = p._data
-            if pg.shape != pd.shape:
-                _raise_shape(fn, pg, pd)
-            if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
-                pg = pg.astype(pd.dtype)
+            if type(pg) is not np.ndarray or pg.dtype is not pd.dtype or pg.shape != pd.shape:
+                pg = _plain_grad(fn, in_grads, p, pg)
             if hook is not None:
                 hook(fn, Tensor._make(pg), "backward")
             k = id(p)
             prev = get(k)
-            grads[k] = pg if prev is None else prev + pg
+            if prev is None:
+                grads[k] = pg
+                if p._ctx is None:
+                    leaves[k] = p
+                else:
+                    heappush(heap, (-p._ctx.seq, p))
+            else:
+                grads[k] = prev + pg
         if not retain:
             if fn.buffers:
                 fn.release()
             else:
                 fn.released = True
+    return leaves
+
+
+def _plain_grad(fn: Any, in_grads: Any, p: Tensor, pg: Any) -> np.ndarray:
+    """The slow path of `_sweep` for one gradient: a numpy scalar becomes an array, a
+    dtype that differs from the input's is cast to it; anything wrong raises."""
+    i = next(i for i, (q, h) in enumerate(zip(fn.parents, in_grads)) if q is p and h is pg)
+    pg = _checked_grad(fn, i, pg, False)
+    pd = p._data
+    if pg.shape != pd.shape:
+        _raise_shape(fn, pg, pd)
+    return pg if pg.dtype == pd.dtype else pg.astype(pd.dtype)
 
 
 def _raise_released(fn: Any) -> None:
@@ -245,16 +278,16 @@ def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, reta
     collecting = gc.isenabled()
     gc.disable()
     try:
-        outputs, leaves = _collect(roots)
-        order = _order(outputs)
         grads: dict[int, Any] = {}
         for r, s in zip(roots, seeds):
             g = _as_kind(s, create_graph)
             grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
         kept: dict[int, Any] = {}
         if keep is None and not create_graph:
-            _sweep(order, grads, retain)
+            leaves = _sweep(roots, grads, retain)
         else:
+            outputs, leaves = _collect(roots)
+            order = _order(outputs)
             # For grad(): only ops with a requested tensor upstream need their backward run,
             # so gradients nobody asked for (the weights' when asking for dE/dX) cost nothing.
             reach: set[int] | None = None

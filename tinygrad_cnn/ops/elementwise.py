@@ -14,9 +14,10 @@ from . import formula as F
 Grad = Any  # an ndarray in a plain backward, a Tensor in a recorded one (see Function)
 
 
-def unbroadcast(g: Grad, shape: tuple[int, ...]) -> Grad:
-    """Sum `g` over the axes that broadcasting added or stretched to reach `shape`."""
-    if g.shape == shape:
+def unbroadcast(g: Grad | None, shape: tuple[int, ...]) -> Grad | None:
+    """Sum `g` over the axes that broadcasting added or stretched to reach `shape`
+    (None, a gradient nobody needs, stays None)."""
+    if g is None or g.shape == shape:
         return g
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
@@ -39,7 +40,19 @@ def _check_broadcast(name: str, a: np.ndarray, b: np.ndarray) -> None:
             raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast")
 
 
-class Add(Function):
+class _Binary(Function):
+    """A binary elementwise op. Its forward sets `broadcast` when the two shapes differ;
+    only then do the gradients need `unbroadcast` (on equal shapes it would be a no-op
+    that still costs a call and two shape reads per gradient)."""
+
+    broadcast = False
+
+    def _shapes(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
+        _check_broadcast(name, x, y)
+        self.broadcast = True
+
+
+class Add(_Binary):
     """Z = X + Y
     dE/dX = dE/dZ
     dE/dY = dE/dZ
@@ -50,15 +63,19 @@ class Add(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("add", x, y)
+            self._shapes("add", x, y)
         return x + y
 
-    def backward(self, g: Grad) -> tuple[Grad, Grad]:
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.parents
-        return unbroadcast(g, x.shape), unbroadcast(g, y.shape)
+        dx = g if x.requires_grad else None
+        dy = g if y.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
-class Sub(Function):
+class Sub(_Binary):
     """Z = X − Y
     dE/dX = dE/dZ
     dE/dY = −dE/dZ
@@ -69,15 +86,19 @@ class Sub(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("sub", x, y)
+            self._shapes("sub", x, y)
         return x - y
 
-    def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.parents
-        return unbroadcast(g, x.shape), (unbroadcast(-g, y.shape) if y.requires_grad else None)
+        dx = g if x.requires_grad else None
+        dy = -g if y.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
-class Mul(Function):
+class Mul(_Binary):
     """Z = X · Y
     dE/dX = dE/dZ · Y
     dE/dY = dE/dZ · X
@@ -87,18 +108,20 @@ class Mul(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("mul", x, y)
+            self._shapes("mul", x, y)
         return x * y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.inputs(g)
-        return (
-            unbroadcast(g * y, x.shape) if self.parents[0].requires_grad else None,
-            unbroadcast(g * x, y.shape) if self.parents[1].requires_grad else None,
-        )
+        px, py = self.parents
+        dx = g * y if px.requires_grad else None
+        dy = g * x if py.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
-class Div(Function):
+class Div(_Binary):
     """Z = X / Y
     dE/dX = dE/dZ / Y
     dE/dY = −dE/dZ · X / Y²
@@ -108,15 +131,17 @@ class Div(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("div", x, y)
+            self._shapes("div", x, y)
         return x / y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.inputs(g)
-        return (
-            unbroadcast(g / y, x.shape) if self.parents[0].requires_grad else None,
-            unbroadcast(-g * x / (y * y), y.shape) if self.parents[1].requires_grad else None,
-        )
+        px, py = self.parents
+        dx = g / y if px.requires_grad else None
+        dy = -g * x / (y * y) if py.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
 class _WithConstant(Function):
