@@ -189,13 +189,10 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
             continue
         if type(g) is not np.ndarray:  # numpy returns 0-d sums as scalars
             g = np.asarray(g)
-        if node.grad is None:
-            # May share memory with other gradients of this pass (an add hands the same
-            # dE/dZ to both inputs): read-only, not copied.
-            g.setflags(write=False)
-            node.grad = g
+        if node._grad is None:
+            node._grad = g  # shared, not copied: Tensor.grad hands it out read-only
         else:
-            node.grad = np.asarray(node.grad + g)
+            node._grad = np.asarray(node._grad + g)
         fn = node._ctx
         if fn.released:
             _raise_released(fn)

@@ -106,7 +106,7 @@ class Function:
         if type(data) is not np.ndarray or data.dtype is _OBJECT:
             data = _checked_result(cls, data)
         out = _new(_Tensor)
-        out._data, out.grad, out.name, out._ctx, out._version = data, None, None, None, [0]
+        out._data, out._grad, out.name, out._ctx, out._version = data, None, None, None, [0]
         st = state
         if track and st.enabled:
             out.requires_grad = True

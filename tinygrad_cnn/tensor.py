@@ -79,12 +79,12 @@ class Tensor:
     (`t.data[...] = v`) bypasses the count, as `.data` does in PyTorch.
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "name", "_ctx", "_version", "__weakref__")
+    __slots__ = ("_data", "_grad", "requires_grad", "name", "_ctx", "_version", "__weakref__")
     __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         self._data: np.ndarray = _as_array(data)
-        self.grad: np.ndarray | None = None
+        self._grad: np.ndarray | None = None
         if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(
                 f"Tensor: only float tensors can require grad, got dtype {self._data.dtype} "
@@ -99,7 +99,7 @@ class Tensor:
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
         """Fast constructor for op results: `data` is already an array of numbers."""
         t = _new(cls)
-        t._data, t.grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, [0]
+        t._data, t._grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, [0]
         return t
 
     # ----- properties -------------------------------------------------------------
@@ -113,6 +113,20 @@ class Tensor:
     ndim = property(attrgetter("_data.ndim"))
     dtype = property(attrgetter("_data.dtype"))
     size = property(attrgetter("_data.size"))
+
+    def _get_grad(self) -> np.ndarray | None:
+        g = self._grad
+        if g is not None and self._ctx is not None and g.flags.writeable:
+            # An intermediate's gradient may share memory with others of its pass (an
+            # add hands the same dE/dZ to both inputs): read-only. Marked when read, not
+            # by the engine for every tensor of every pass (~0.1 µs each).
+            g.setflags(write=False)
+        return g
+
+    def _set_grad(self, value: np.ndarray | None) -> None:
+        self._grad = value
+
+    grad = property(_get_grad, _set_grad, doc="dE/dT from the backward passes so far (None before the first).")
 
     @property
     def is_leaf(self) -> bool:
