@@ -179,10 +179,16 @@ class MulConstant(_WithConstant):
     name = "mul"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # c as a 0-d array of x's dtype (numpy's weak-scalar rule gives the same values):
+        # numpy multiplies two arrays in ~0.23 µs, an array by a Python number in ~0.48 µs.
+        if x.dtype.kind == "f":
+            self.k = np.asarray(self.c, x.dtype)
+            return x * self.k
         return x * self.c
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        return (g * self.c,)
+        c = self.k if type(g) is np.ndarray else self.c  # a recorded backward keeps the number
+        return (g * c,)
 
 
 class Neg(Function):
@@ -296,7 +302,7 @@ class Tanh(Function):
 
     def backward(self, g: Grad) -> tuple[Grad]:
         y = self.output(g)
-        return (g * (1 - y * y),)
+        return (g - g * y * y,)  # dE/dY · (1 − Y²), without the number 1 (slow in numpy)
 
 
 class ReLU(Function):
