@@ -254,3 +254,26 @@ def test_pow_zero_has_zero_gradient_at_zero():
     with np.errstate(all="raise"):
         (x**0).sum().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+
+
+def test_leaf_grad_is_its_own_array_even_when_the_pass_shares_it():
+    """The plain pass hands a leaf the array it computed when nothing else holds it, and a
+    copy otherwise: an in-place change of a leaf's .grad never reaches another .grad."""
+    w = Tensor(np.ones((3, 4)), requires_grad=True)
+    x = Tensor(np.arange(8.0).reshape(2, 4))
+    b = Tensor(np.zeros(3), requires_grad=True)
+    y = x @ w.T + b  # dE/dW through a transpose view, dE/db through an add's shared dE/dZ
+    y.sum().backward()
+    for leaf in (w, b):
+        assert leaf.grad.flags.writeable and leaf.grad.flags.c_contiguous
+    np.testing.assert_array_equal(w.grad, np.tile(x.data.sum(0), (3, 1)))
+    z = y.grad.copy()
+    b.grad *= 10
+    w.grad *= 10
+    np.testing.assert_array_equal(y.grad, z)  # the intermediate's gradient is untouched
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    c = a + 0.0  # the add hands c's gradient array on to a: a gets a copy
+    c.sum().backward()
+    assert not np.shares_memory(a.grad, c.grad)
+    a.grad += 1
+    np.testing.assert_array_equal(c.grad, [1.0, 1.0])

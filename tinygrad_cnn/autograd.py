@@ -16,6 +16,7 @@ and a second pass through it raises.
 from __future__ import annotations
 
 import gc
+import sys
 from heapq import heapify, heappop, heappush
 from contextlib import nullcontext
 from typing import Any, Sequence
@@ -267,6 +268,38 @@ def _store(t: Tensor, g: Any, leaf: bool) -> None:
         t.grad = g
 
 
+def _sole_ref_count() -> int:
+    """What `sys.getrefcount` shows for an array only one local variable holds, measured
+    the way `_store_leaves` asks (the count differs between Python versions)."""
+    a = np.empty(0)
+    return sys.getrefcount(a)
+
+
+_SOLE = _sole_ref_count()
+
+
+def _store_leaves(grads: dict[int, Any], leaves: dict[int, Tensor]) -> None:
+    """The plain pass's last step: each leaf's gradient into its `.grad`, an array of its
+    own (optimizers and users change it in place). The array the pass computed is taken
+    as it is when nothing else holds it or its memory (reference counts, as PyTorch's
+    AccumulateGrad does), else copied; a (100, 3380) weight's copy costs 0.1–0.2 ms."""
+    while grads:
+        i, g = grads.popitem()
+        leaf = leaves.get(i)
+        if leaf is None:
+            continue
+        if type(g) is not np.ndarray:  # numpy returns 0-d sums as scalars
+            g = np.asarray(g)
+        if leaf._grad is not None:
+            leaf.grad = np.asarray(leaf._grad + g)
+            continue
+        # (g.flags holds a reference to g while it lives: read it as temporaries only)
+        sole = g.flags.writeable and g.flags.c_contiguous and sys.getrefcount(g) == _SOLE
+        if sole and g.base is not None:  # a view: its base must have no other holder either
+            sole = sys.getrefcount(g.base) == _SOLE
+        leaf.grad = g if sole else g.copy()
+
+
 def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, retain: bool,
          keep: set[int] | None) -> dict[int, Any]:
     """collect, order, seed, propagate; store into `.grad` when `keep` is None."""
@@ -281,7 +314,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, reta
             grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
         kept: dict[int, Any] = {}
         if keep is None and not create_graph:
-            leaves = _sweep(roots, grads, retain)
+            _store_leaves(grads, _sweep(roots, grads, retain))
+            return {}
         else:
             outputs, leaves = _collect(roots)
             order = _order(outputs)
