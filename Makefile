@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 # The theme's end-of-life banner is not a build warning; keep the log to real messages.
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
 
-.PHONY: demo test docs bench setup dot clean
+.PHONY: demo test docs layout notebooks bench setup dot chromium clean
 
-setup: $(STAMP) dot
+setup: $(STAMP) dot chromium
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,31 @@ dot:
 	    echo "Graphviz's 'dot' is missing: install it with 'sudo apt-get install graphviz' (Debian/Ubuntu), 'brew install graphviz' (macOS) or 'conda install graphviz'." >&2; exit 1; \
 	  fi; }
 
+# Headless Chromium checks the docs' layout and the explorable graph pages (those tests skip
+# without it): installed with apt-get when run as root, else only suggested.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "Chromium could not be installed: the layout check and the browser tests will be skipped." >&2; \
+	  else \
+	    echo "Chromium is missing (sudo apt-get install chromium): the layout check and the browser tests will be skipped." >&2; \
+	  fi; }
+
+# pytest runs the docs' code blocks and the notebooks too (tests/test_docs.py, test_notebooks.py).
 test: setup
 	$(PY) -m pytest
 	$(MKDOCS) build --strict
+	$(PY) scripts/check_layout.py --site site --if-chromium
+
+# The built site in headless Chromium at 1280 and 390 px: no page wider than the window, no
+# clipped formula (needs Chromium: apt-get install chromium). Screenshots: LAYOUT_ARGS="--screenshots out/shots"
+layout: docs
+	$(PY) scripts/check_layout.py --site site $(LAYOUT_ARGS)
+
+# The notebooks are kept as jupytext scripts (notebooks/*.py); this writes runnable .ipynb beside them.
+notebooks: setup
+	$(PY) -m jupytext --to ipynb notebooks/*.py
 
 # The documentation site, into site/; --strict turns every warning into an error.
 docs: setup

@@ -14,7 +14,6 @@ Nothing generated is written into ``docs/``, so no generated page can go stale.
 from __future__ import annotations
 
 import contextlib
-import html
 import importlib
 import inspect
 import io
@@ -22,11 +21,16 @@ import logging
 import os
 import pkgutil
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the modules beside this file
+from formula_tex import to_tex  # noqa: E402
+import pictures  # noqa: E402
 
 log = logging.getLogger("mkdocs.hooks.tinygrad_cnn")
 
@@ -80,13 +84,15 @@ class DocBlockError(RuntimeError):
     """A python block of a docs page raised."""
 
 
-def run_blocks(blocks: list[Block], page: str) -> list[str]:
+def run_blocks(blocks: list[Block], page: str, namespace: dict | None = None) -> list[str]:
     """Run `blocks` in order in one namespace, in a temporary directory; return each one's stdout.
 
     Code is compiled with the page's name and padded to its real line numbers, so a
     traceback points at the line in the Markdown file.
     """
-    namespace: dict = {"__name__": "__main__"}
+    if namespace is None:
+        namespace = {}
+    namespace.setdefault("__name__", "__main__")
     outputs: list[str] = []
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory(prefix="docs-") as tmp:
@@ -130,6 +136,83 @@ def insert_outputs(markdown: str, page: str) -> str:
         last = m.end()
     pieces.append(markdown[last:])
     return "".join(pieces)
+
+
+# ----- tables of idioms whose code runs (docs/pytorch.md) ------------------------------
+@dataclass
+class Idiom:
+    """One row of an idioms table: the code spans of its second column."""
+
+    line: int
+    code: list[str]
+    release: str | None  # "0.2" for a row marked **0.2**: it may name what is not merged yet
+
+
+TABLE_ROW = re.compile(r"^\|(?P<cells>.+)\|[ \t]*$")
+
+
+def idiom_rows(markdown: str) -> list[Idiom]:
+    """The rows of the tables under the page's "## Idioms" heading (up to the next "## ")."""
+    rows: list[Idiom] = []
+    inside = False
+    for n, line in enumerate(markdown.splitlines(), 1):
+        if line.startswith("## "):
+            inside = line.strip() == "## Idioms"
+            continue
+        m = TABLE_ROW.match(line.strip())
+        if not inside or m is None:
+            continue
+        cells = [c.strip() for c in m["cells"].split(" | ")]
+        if len(cells) < 2 or set(cells[1]) <= set("-: ") or cells[1] == "tinygrad_cnn":
+            continue  # the separator and the header
+        release = "0.2" if len(cells) > 2 and cells[2].startswith("**0.2**") else None
+        rows.append(Idiom(n, re.findall(r"`([^`]+)`", cells[1]), release))
+    return rows
+
+
+# Until every 0.2 branch is merged, a row marked 0.2 whose names are missing is skipped: a
+# missing attribute or module, or a keyword argument not accepted yet. Anything else fails.
+# Once 0.2 is complete, IDIOMS_STRICT = True: then no row may be skipped.
+MISSING = (AttributeError, ImportError, TypeError, NotImplementedError)
+IDIOMS_STRICT = False
+
+
+def run_idioms(markdown: str, page: str) -> tuple[int, list[Idiom]]:
+    """Run the page's python blocks, then every idiom's code in the same namespace, in a
+    temporary directory. Return the number of rows that ran and the 0.2 rows skipped."""
+    rows = idiom_rows(markdown)
+    skipped: list[Idiom] = []
+    namespace: dict = {}
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="docs-idioms-") as tmp:
+        os.chdir(tmp)
+        try:
+            run_blocks(python_blocks(markdown), page, namespace)
+            for row in rows:
+                for code in row.code:
+                    try:
+                        with contextlib.redirect_stdout(io.StringIO()):
+                            exec(compile("\n" * (row.line - 1) + code, page, "exec"), namespace)
+                    except MISSING as e:
+                        if row.release is None or IDIOMS_STRICT:
+                            raise DocBlockError(f"{page}:{row.line}: `{code}` raised {type(e).__name__}: {e}") from e
+                        skipped.append(row)
+                        break
+                    except Exception as e:
+                        raise DocBlockError(f"{page}:{row.line}: `{code}` raised {type(e).__name__}: {e}") from e
+        finally:
+            os.chdir(cwd)
+    return len(rows) - len(skipped), skipped
+
+
+def gen_idioms_checked(markdown: str, page: str) -> str:
+    ran, skipped = run_idioms(markdown, page)
+    for row in skipped:
+        log.info("%s:%d: skipped, a 0.2 name is not in this build: %s", page, row.line, " ; ".join(row.code))
+    text = f"When this page was built, the code of {ran} rows ran."
+    if skipped:
+        text += f" {len(skipped)} rows marked 0.2 were skipped: their names are not in this build yet."
+    return text + "\n"
 
 
 # ----- the seed's worked examples ---------------------------------------------------
@@ -210,12 +293,6 @@ def op_classes() -> Iterator[tuple[str, type]]:
             yield info.name, cls
 
 
-def _cell(text: str) -> str:
-    """Plain text in a Markdown table cell: nothing in a formula may turn into markup."""
-    text = html.escape(text, quote=False)
-    return re.sub(r"([\\`*_\[\]|{}#+!])", r"\\\1", text)
-
-
 def _n_inputs(cls: type) -> int | None:
     params = list(inspect.signature(cls.forward).parameters.values())[1:]
     if any(p.kind is p.VAR_POSITIONAL for p in params):
@@ -248,14 +325,24 @@ def derivatives_rows() -> list[tuple[str, str, str, list[str]]]:
     return rows
 
 
+def _math(line: str) -> str:
+    """One formula line as inline MathJax for a table cell (see scripts/formula_tex.py)."""
+    tex = to_tex(line)
+    if not tex or "$" in tex.replace(r"\$", ""):  # cannot be delimited: show it as written
+        return f"`{line}`"
+    return f"${tex}$"
+
+
 def gen_derivatives_table() -> str:
     out: list[str] = []
     module = None
     for mod, name, forward, grads in derivatives_rows():
         if mod != module:
             module = mod
-            out += ["", f"### `tinygrad_cnn.ops.{mod}`", "", "| op | forward | gradient per input |", "| --- | --- | --- |"]
-        out.append(f"| `{name}` | {_cell(forward)} | {'<br>'.join(_cell(g) for g in grads)} |")
+            out += ["", f"### `tinygrad_cnn.ops.{mod}`", "", "| op | forward, then the gradient for each input |",
+                    "| --- | --- |"]
+        cells = "<br>".join(_math(line) for line in [forward, *grads])
+        out.append(f"| `{name}` | {cells} |")
     return "\n".join(out) + "\n"
 
 
@@ -268,6 +355,9 @@ API_ORDER = [
     "tinygrad_cnn.ops.elementwise",
     "tinygrad_cnn.ops.matmul",
     "tinygrad_cnn.ops.shape",
+    "tinygrad_cnn.ops.reduce",
+    "tinygrad_cnn.ops.index",
+    "tinygrad_cnn.ops.creation",
     "tinygrad_cnn.ops.loss",
     "tinygrad_cnn.gradcheck",
     "tinygrad_cnn.anomaly",
@@ -309,6 +399,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "seed_convolve": gen_seed_convolve,
     "derivatives_table": gen_derivatives_table,
     "api_reference": gen_api_reference,
+    "idioms_checked": gen_idioms_checked,  # takes the page's markdown and name
 }
 
 
@@ -321,7 +412,8 @@ def expand(markdown: str, page: str) -> str:
         name = m["name"]
         if name not in GENERATORS:
             raise ValueError(f"{page}: unknown generator <!-- gen:{name} -->; known: {sorted(GENERATORS)}")
-        return GENERATORS[name]()
+        make = GENERATORS[name]
+        return make(markdown, page) if inspect.signature(make).parameters else make()
 
     return GEN.sub(fill, markdown)
 
@@ -368,6 +460,7 @@ def export_graph_svg() -> bytes:
 GENERATED_FILES: dict[str, Callable[[], bytes]] = {
     "generated/small_cnn_graph.svg": small_cnn_graph_svg,
     "generated/export_graph.svg": export_graph_svg,
+    **{f"generated/{name}": make for name, make in pictures.PICTURES.items()},
 }
 
 
@@ -385,6 +478,9 @@ def mathjax_files() -> dict[str, bytes]:
     return out
 
 
+NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
+
+
 def on_files(files, config, **kwargs):  # noqa: ANN001, ANN201
     from mkdocs.structure.files import File
 
@@ -392,4 +488,56 @@ def on_files(files, config, **kwargs):  # noqa: ANN001, ANN201
         files.append(File.generated(config, path, content=make()))
     for path, content in mathjax_files().items():
         files.append(File.generated(config, path, content=content))
+    # The notebooks live in notebooks/ (beside docs/, not in it): mkdocs-jupyter renders them.
+    # Hooks run after the plugins' on_files, so each is wrapped here as that plugin would.
+    from mkdocs_jupyter.plugin import NotebookFile
+
+    root = os.path.dirname(NOTEBOOKS)
+    for name in sorted(os.listdir(NOTEBOOKS)):
+        if name.endswith(".py"):
+            f = File(f"notebooks/{name}", root, config["site_dir"], config["use_directory_urls"])
+            files.append(NotebookFile(f, **config))
     return files
+
+
+# ----- graph drawings at a legible size ----------------------------------------------------
+IMG = re.compile(r'<img\b[^>]*\bsrc="(?P<src>[^"]+\.svg|data:image/svg\+xml;base64,[^"]+)"[^>]*>')
+SVG_WIDTH = re.compile(rb'<svg[^>]*\bwidth="(?P<w>[\d.]+)pt"')
+GRAPH_SCALE = 0.6  # Graphviz's 14 pt labels shown at ~11 px
+COLUMN = 688  # px: Material's text column at its widest
+
+
+def graph_width(svg: bytes) -> float | None:
+    """The width in CSS px at which a Graphviz drawing's labels stay legible (None: not a graph)."""
+    m = SVG_WIDTH.search(svg[:2000])
+    if b"Generated by graphviz" not in svg[:500] or m is None:
+        return None
+    return float(m["w"]) * 4 / 3 * GRAPH_SCALE
+
+
+def on_page_content(html: str, page, config, files, **kwargs) -> str:  # noqa: ANN001
+    """Graph drawings wider than the column are not shrunk to fit (their text would be a few
+    pixels high): each gets a fixed legible width and scrolls sideways in its paragraph
+    (stylesheets/extra.css); a click opens it full size (glightbox)."""
+    import posixpath
+
+    def widen(m: re.Match) -> str:
+        src = m["src"]
+        if src.startswith("data:"):  # a notebook's inline output
+            import base64
+
+            svg = base64.b64decode(src.split(",", 1)[1])
+        else:
+            if "://" in src:
+                return m[0]
+            base = page.file.url if page.file.url.endswith("/") else posixpath.dirname(page.file.url)
+            f = files.get_file_from_path(posixpath.normpath(posixpath.join(base, src)).lstrip("/"))
+            if f is None:
+                return m[0]
+            svg = f.content_bytes
+        width = graph_width(svg)
+        if width is None or width <= COLUMN:
+            return m[0]
+        return m[0][:-1].rstrip("/").rstrip() + f' class="graph" style="width: {width:.0f}px" />'
+
+    return IMG.sub(widen, html)

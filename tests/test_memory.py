@@ -5,6 +5,8 @@ intermediate tensor and op at once (with or without a backward pass)."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
 import sys
 import tracemalloc
 import weakref
@@ -73,8 +75,28 @@ def make_model() -> nn.Module:
                          nn.Linear(4 * 6 * 6, 1, rng=np.random.default_rng(1)), nn.Sigmoid())
 
 
+def ran_in_a_fresh_interpreter(request: pytest.FixtureRequest) -> bool:
+    """Run this test alone in a new interpreter when another test file imported PyTorch.
+
+    Its import leaves CPython's small-object free lists in a different state, which moves
+    tracemalloc's byte counts by a few KiB over 350 steps although nothing leaks; the
+    bounds below were measured in a plain interpreter, so the test runs in one.
+    """
+    if "torch" not in sys.modules or os.environ.get("TINYGRAD_CNN_FRESH_RUN"):
+        return False
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", request.node.nodeid],
+        cwd=request.config.rootpath, env={**os.environ, "TINYGRAD_CNN_FRESH_RUN": "1"},
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    return True
+
+
 @pytest.mark.parametrize("anomaly", [False, True], ids=["plain", "detect_anomaly"])
-def test_training_400_steps_keeps_memory_flat(no_cycle_collector, anomaly):
+def test_training_400_steps_keeps_memory_flat(no_cycle_collector, anomaly, request):
+    if ran_in_a_fresh_interpreter(request):
+        return
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 1, 8, 8)).astype(np.float32)
     y = (x.mean(axis=(1, 2, 3)) > 0).astype(np.float32).reshape(8, 1)

@@ -14,7 +14,8 @@ import pytest
 from scipy import signal
 
 import tinygrad_cnn as tc
-from tinygrad_cnn.ops import conv, elementwise, loss, matmul, shape
+from tinygrad_cnn.ops import conv, elementwise, index, loss, matmul, reduce, shape
+from tinygrad_cnn.ops.formula import scatter_add
 from tinygrad_cnn.tensor import Function, Tensor
 
 rng = np.random.default_rng(0)
@@ -35,6 +36,21 @@ def ref_correlate(x, k, mode="valid", flip=False):
         for n in range(xs.shape[0])
     ])
     return out if x.ndim == 4 else out[0]
+
+
+MASK = rng.standard_normal((3, 4)) > 0
+IDX = np.array([2, 0, 2, 1])  # index 2 twice: its gradient adds up
+
+
+def ref_index_add(g, index, shape):
+    out = np.zeros(shape)
+    for k, i in enumerate(index):  # one element at a time: repeats add
+        out[i] += g[k]
+    return out
+
+
+def ref_var(a, axis, ddof=1):
+    return ((a - a.mean(axis, keepdims=True)) ** 2).sum(axis) / (np.prod([a.shape[i] for i in np.atleast_1d(axis)]) - ddof)
 
 
 def ref_bce(p, t):
@@ -76,22 +92,77 @@ CASES = [
     Case(elementwise.Tanh, tc.tanh, np.tanh, ((4, 3),)),
     Case(elementwise.ReLU, tc.relu, lambda a: np.maximum(a, 0), ((4, 3),)),
     Case(elementwise.Clip, lambda a: a.clip(-0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), ((4, 3),)),
+    Case(elementwise.Abs, tc.abs, np.abs, ((4, 3),)),
+    Case(elementwise.Sqrt, lambda a: a.sqrt(), np.sqrt, ((4, 3),), positive=True),
+    Case(elementwise.Sin, tc.sin, np.sin, ((4, 3),)),
+    Case(elementwise.Cos, lambda a: a.cos(), np.cos, ((4, 3),)),
+    Case(elementwise.Log1p, tc.log1p, np.log1p, ((4, 3),), positive=True),
+    Case(elementwise.Maximum, tc.maximum, np.maximum, ((3, 4), (4,)), label="maximum broadcast"),
+    Case(elementwise.Minimum, lambda a, b: a.minimum(b), np.minimum, ((2, 3), (2, 1)), label="minimum broadcast"),
+    Case(elementwise.Where, lambda a, b: tc.where(MASK, a, b), lambda a, b: np.where(MASK, a, b), ((3, 4), (4,)),
+         label="where broadcast"),
+    Case(elementwise.Where, lambda a: tc.where(a > 0, a, 0.5), lambda a: np.where(a > 0, a, 0.5), ((3, 4),),
+         label="where comparison and number"),
     Case(matmul.MatMul, tc.matmul, np.matmul, ((3, 4), (4, 2))),
     Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4, 5)), label="matmul batched"),
     Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((4,), (2, 4, 3)), label="matmul 1-D left"),
     Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4,)), label="matmul 1-D right"),
     Case(matmul.MatMul, lambda a, b: a @ b, np.matmul, ((4,), (4,)), label="matmul dot"),
-    Case(shape.Sum, lambda a: a.sum(), np.sum, ((3, 4),)),
-    Case(shape.Sum, lambda a: a.sum(axis=1, keepdims=True), lambda a: a.sum(1, keepdims=True), ((3, 4, 2),), label="sum axis"),
-    Case(shape.Sum, lambda a: a.mean(axis=(0, 2)), lambda a: a.mean((0, 2)), ((3, 4, 2),), label="mean"),
+    Case(reduce.Sum, lambda a: a.sum(), np.sum, ((3, 4),)),
+    Case(reduce.Sum, lambda a: a.sum(axis=1, keepdims=True), lambda a: a.sum(1, keepdims=True), ((3, 4, 2),), label="sum axis"),
+    Case(reduce.Sum, lambda a: a.mean(axis=(0, 2)), lambda a: a.mean((0, 2)), ((3, 4, 2),), label="mean"),
+    Case(reduce.Sum, lambda a: a.sum(dim=-1, keepdim=True), lambda a: a.sum(-1, keepdims=True), ((3, 4),),
+         label="sum dim="),
+    Case(reduce.Max, lambda a: a.max(), np.max, ((3, 4),), label="max"),
+    Case(reduce.Max, lambda a: a.max(axis=(0, 2), keepdims=True), lambda a: a.max((0, 2), keepdims=True),
+         ((3, 4, 2),), label="max tuple axes"),
+    Case(reduce.Max, lambda a: tc.maximum(a, 0.0).max(1), lambda a: np.maximum(a, 0).max(1), ((3, 40),),
+         label="max ties", check=dict(atol=1e-4)),
+    Case(reduce.Min, lambda a: a.min(dim=1), lambda a: a.min(1), ((3, 4),), label="min"),
+    Case(reduce.Var, lambda a: a.var(), lambda a: a.var(ddof=1), ((3, 4),), label="var"),
+    Case(reduce.Var, lambda a: a.var(axis=(0, 2), correction=0), lambda a: a.var((0, 2)), ((3, 4, 2),),
+         label="var axes correction=0"),
+    Case(reduce.Var, lambda a: a.std(1), lambda a: a.std(1, ddof=1), ((3, 5),), label="std"),
+    Case(reduce.LogSumExp, lambda a: a.logsumexp(1), lambda a: np.log(np.exp(a).sum(1)), ((3, 5),), label="logsumexp"),
+    Case(reduce.LogSumExp, lambda a: tc.logsumexp(a, (0, 2), keepdims=True),
+         lambda a: np.log(np.exp(a).sum((0, 2), keepdims=True)), ((3, 4, 2),), label="logsumexp tuple axes"),
+    Case(index.GetItem, lambda a: a[1], lambda a: a[1], ((3, 4),), label="getitem int"),
+    Case(index.GetItem, lambda a: a[::-2, None, 1:3], lambda a: a[::-2, None, 1:3], ((5, 4),),
+         label="getitem slices steps None"),
+    Case(index.GetItem, lambda a: a[..., -1], lambda a: a[..., -1], ((2, 3, 4),), label="getitem ellipsis"),
+    Case(index.GetItem, lambda a: a[IDX], lambda a: a[IDX], ((3, 4),), label="getitem repeated indices"),
+    Case(index.GetItem, lambda a: a[[0, 2, 0], [1, 1, 1]], lambda a: a[[0, 2, 0], [1, 1, 1]], ((3, 4),),
+         label="getitem repeated pairs"),
+    Case(index.GetItem, lambda a: a[MASK], lambda a: a[MASK], ((3, 4),), label="getitem bool mask"),
+    Case(index.GetItem, lambda a: a[a > 0], lambda a: a[a > 0], ((3, 4),), label="getitem comparison mask"),
+    Case(index.IndexAdd, lambda g: scatter_add(g, (IDX,), (3, 5)), lambda g: ref_index_add(g, IDX, (3, 5)),
+         ((4, 5),), label="index_add"),
+    Case(shape.Cat, lambda a, b: tc.cat([a, b], axis=1), lambda a, b: np.concatenate([a, b], 1),
+         ((2, 3), (2, 4))),
+    Case(shape.Cat, lambda a, b, c: tc.cat((a, b, c), dim=-1), lambda a, b, c: np.concatenate([a, b, c], -1),
+         ((2, 1), (2, 3), (2, 2)), label="cat three dim=-1"),
+    Case(shape.Stack, lambda a, b: tc.stack([a, b], axis=1), lambda a, b: np.stack([a, b], 1), ((2, 3), (2, 3))),
+    Case(shape.Pad, lambda a: tc.pad(a, ((1, 0), (2, 3)), value=0.5),
+         lambda a: np.pad(a, ((1, 0), (2, 3)), constant_values=0.5), ((2, 3),)),
+    Case(shape.Reshape, lambda a: a.squeeze(1).unsqueeze(0), lambda a: a[None, :, 0], ((3, 1, 2),),
+         label="squeeze unsqueeze"),
+    Case(index.GetItem, lambda a: a.split(2, 1)[1],
+         lambda a: a[:, 2:4], ((2, 5),), label="split"),
     Case(shape.Reshape, lambda a: a.reshape(4, 6), lambda a: a.reshape(4, 6), ((2, 3, 4),)),
     Case(shape.Reshape, lambda a: a.flatten(), np.ravel, ((2, 3, 4),), label="flatten"),
     Case(shape.Transpose, lambda a: a.transpose(2, 0, 1), lambda a: a.transpose(2, 0, 1), ((2, 3, 4),)),
     Case(shape.Transpose, lambda a: a.T, lambda a: a.T, ((2, 3),), label="transpose .T"),
+    Case(shape.Transpose, lambda a: a.transpose(0, 1), lambda a: a.swapaxes(0, 1), ((2, 3),),
+         label="transpose(dim0, dim1) 2-D"),
+    Case(shape.Transpose, lambda a: a.transpose(-2, -1), lambda a: a.swapaxes(-2, -1), ((2, 3, 4),),
+         label="transpose(-2, -1)"),
+    Case(shape.Transpose, lambda a: a.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1), ((2, 3, 4),), label="permute"),
     Case(shape.BroadcastTo, lambda a: a.broadcast_to((2, 3, 4)), lambda a: np.broadcast_to(a, (2, 3, 4)), ((3, 1),)),
     Case(shape.Flip, tc.rot180, lambda a: a[..., ::-1, ::-1], ((2, 3, 4),)),
     Case(shape.Cast, lambda a: a._cast(np.float32)._cast(np.float64), lambda a: a.astype(np.float32), ((3,),),
          check=dict(eps=1e-2, atol=1e-4)),  # float32 rounding: a linear op, so a large eps is exact
+    Case(shape.Cast, lambda a: a.float().astype(np.float64), lambda a: a.astype(np.float32), ((3,),),
+         check=dict(eps=1e-2, atol=1e-4), label="float() astype"),
     Case(conv.Correlate2d, tc.correlate2d, ref_correlate, ((6, 7), (3, 2)), label="correlate2d 2-D valid"),
     Case(conv.Correlate2d, lambda x, k: tc.correlate2d(x, k, "full"), lambda x, k: ref_correlate(x, k, "full"),
          ((4, 5), (2, 3)), label="correlate2d 2-D full"),
@@ -119,7 +190,7 @@ def _id(case: Case) -> str:
 
 
 def test_every_op_is_in_the_table():
-    ops = {cls for mod in (conv, elementwise, loss, matmul, shape) for cls in vars(mod).values()
+    ops = {cls for mod in (conv, elementwise, index, loss, matmul, reduce, shape) for cls in vars(mod).values()
            if isinstance(cls, type) and issubclass(cls, Function) and hasattr(cls, "forward")}
     assert ops - {c.op for c in CASES} == set()
 

@@ -4,10 +4,17 @@ from .anomaly import detect_anomaly
 from .autograd import grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
 from .ops.conv import convolve2d, correlate2d
-from .ops.elementwise import add, clip, exp, log, relu, sigmoid, tanh
+from .ops.creation import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from .ops.elementwise import (
+    abs, add, clip, cos, exp, log, log1p, maximum, minimum, relu, sigmoid, sin, sqrt, tanh, where,
+)
+from .ops.index import getitem
 from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
 from .ops.matmul import matmul
-from .ops.shape import flip, rot180
+from .ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from .ops.shape import (
+    astype, broadcast_to, cat, flip, pad, permute, reshape, rot180, split, squeeze, stack, transpose, unsqueeze,
+)
 from .function import Function
 from .grad_mode import grad_mode, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .tensor import Tensor
@@ -24,18 +31,29 @@ __all__ = [
     "Function",
     "GradcheckError",
     "Tensor",
+    "abs",
     "add",
+    "arange",
+    "argmax",
+    "argmin",
+    "astype",
     "bce",
     "binary_cross_entropy",
+    "broadcast_to",
+    "cat",
     "clip",
     "convolve2d",
-    "data",
     "correlate2d",
+    "cos",
     "cross_entropy",
+    "data",
     "detect_anomaly",
     "draw_graph",
     "exp",
+    "eye",
     "flip",
+    "full",
+    "getitem",
     "grad",
     "grad_mode",
     "gradcheck",
@@ -43,20 +61,47 @@ __all__ = [
     "is_grad_enabled",
     "load",
     "log",
+    "log1p",
     "log_softmax",
+    "logsumexp",
     "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
     "nn",
     "no_grad",
     "numerical_grad",
+    "ones",
+    "ones_like",
     "onnx",
     "optim",
+    "pad",
+    "permute",
+    "rand",
+    "randn",
     "relu",
+    "reshape",
     "rot180",
     "save",
     "scope",
     "set_grad_enabled",
     "sigmoid",
+    "sin",
     "softmax",
+    "split",
+    "sqrt",
+    "squeeze",
+    "stack",
+    "std",
+    "sum",
     "tanh",
+    "transpose",
+    "unsqueeze",
+    "var",
     "viz",
+    "where",
+    "zeros",
+    "zeros_like",
 ]

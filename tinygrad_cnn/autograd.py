@@ -156,7 +156,11 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
                 hook(fn, pg if record else Tensor._make(pg), "backward")
             k = id(p)
             prev = grads.get(k)
-            grads[k] = pg if prev is None else prev + pg
+            if prev is None:
+                grads[k] = pg
+            else:
+                total = prev + pg  # two 0-d arrays add up to a numpy scalar: keep it an array
+                grads[k] = total if record or type(total) is np.ndarray else np.asarray(total)
         if not retain:
             fn.release()
     return kept

@@ -326,11 +326,11 @@ class Tensor:
         return M.matmul(self._other(other), self)
 
     # ----- methods ------------------------------------------------------------------
-    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return S.sum(self, axis, keepdims)
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.sum(self, axis, keepdims, **dim)
 
-    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Tensor:
-        return S.mean(self, axis, keepdims)
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.mean(self, axis, keepdims, **dim)
 
     def reshape(self, *shape: Any) -> Tensor:
         return S.reshape(self, *shape)
@@ -374,6 +374,108 @@ class Tensor:
     def convolve2d(self, k: ArrayLike, mode: str = "valid") -> Tensor:
         return C.convolve2d(self, k, mode)
 
+    # ----- tensor expressions -----------------------------------------------------------
+    # Indexing, reductions, shape ops, more math, comparisons and dtype conversions: each a
+    # one-liner onto the op functions (ops/index.py, reduce.py, shape.py, elementwise.py).
+    # `**dim` passes the PyTorch spellings dim=/keepdim= through to the op, which checks them.
+    def __getitem__(self, idx: Any) -> Tensor:
+        return I.getitem(self, idx)
+
+    def max(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.max(self, axis, keepdims, **dim)
+
+    def min(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.min(self, axis, keepdims, **dim)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.argmax(self, axis, keepdims, **dim)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.argmin(self, axis, keepdims, **dim)
+
+    def var(self, axis: Any = None, keepdims: bool = False, correction: float = 1, **dim: Any) -> Tensor:
+        return R.var(self, axis, keepdims, correction, **dim)
+
+    def std(self, axis: Any = None, keepdims: bool = False, correction: float = 1, **dim: Any) -> Tensor:
+        return R.std(self, axis, keepdims, correction, **dim)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False, **dim: Any) -> Tensor:
+        return R.logsumexp(self, axis, keepdims, **dim)
+
+    def permute(self, *axes: Any) -> Tensor:
+        return S.permute(self, *axes)
+
+    def squeeze(self, axis: Any = None, **dim: Any) -> Tensor:
+        return S.squeeze(self, axis, **dim)
+
+    def unsqueeze(self, axis: int | None = None, **dim: Any) -> Tensor:
+        return S.unsqueeze(self, axis, **dim)
+
+    def split(self, size_or_sizes: Any, axis: int | None = None, **dim: Any) -> tuple[Tensor, ...]:
+        return S.split(self, size_or_sizes, axis, **dim)
+
+    def pad(self, pad_width: Any, value: float = 0.0) -> Tensor:
+        return S.pad(self, pad_width, value)
+
+    def abs(self) -> Tensor:
+        return E.Abs.apply(self)
+
+    __abs__ = abs
+
+    def sqrt(self) -> Tensor:
+        return E.Sqrt.apply(self)
+
+    def sin(self) -> Tensor:
+        return E.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        return E.Cos.apply(self)
+
+    def log1p(self) -> Tensor:
+        return E.Log1p.apply(self)
+
+    def maximum(self, other: Any) -> Tensor:
+        return E.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return E.minimum(self, other)
+
+    def float(self) -> Tensor:
+        return S.astype(self, np.float32)
+
+    def double(self) -> Tensor:
+        return S.astype(self, np.float64)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return S.astype(self, dtype)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return E.compare("lt", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return E.compare("le", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return E.compare("gt", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return E.compare("ge", self, other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return E.compare("eq", self, other) if E.comparable(other) else NotImplemented
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return E.compare("ne", self, other) if E.comparable(other) else NotImplemented
+
+    # `==` is elementwise, yet a Tensor stays usable as a dict key or set member: by identity.
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"bool(): the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use .numpy().any() or .numpy().all()")
+        return bool(self.data.reshape(()))
+
 
 _new = object.__new__
 _function._Tensor = Tensor
@@ -383,5 +485,7 @@ _function._Tensor = Tensor
 # themselves are built on Tensor and Function above.
 from .ops import conv as C  # noqa: E402
 from .ops import elementwise as E  # noqa: E402
+from .ops import index as I  # noqa: E402
 from .ops import matmul as M  # noqa: E402
+from .ops import reduce as R  # noqa: E402
 from .ops import shape as S  # noqa: E402

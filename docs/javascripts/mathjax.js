@@ -1,14 +1,16 @@
 // MathJax settings for pymdownx.arithmatex (generic mode): math sits in .arithmatex spans.
+// The notebooks' Markdown cells (mkdocs-jupyter, .jp-RenderedMarkdown) write $...$ and $$...$$;
+// no other part of a page is searched, so a dollar sign in plain text stays one.
 window.MathJax = {
   tex: {
-    inlineMath: [["\\(", "\\)"]],
-    displayMath: [["\\[", "\\]"]],
+    inlineMath: [["\\(", "\\)"], ["$", "$"]],
+    displayMath: [["\\[", "\\]"], ["$$", "$$"]],
     processEscapes: true,
     processEnvironments: true,
   },
   options: {
     ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex",
+    processHtmlClass: "arithmatex|jp-RenderedMarkdown",
   },
 };
 

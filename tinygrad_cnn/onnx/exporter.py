@@ -106,8 +106,9 @@ def export(
         example_inputs: a Tensor (or float ndarray), or a tuple of them; float32 inputs
             give a float32 model.
         path: the `.onnx` file to write.
-        input_names, output_names: the graph's input and output names (default
-            `input`/`output`, numbered `input_0`, ... when there are several).
+        input_names: the graph's input names (default `input`, numbered `input_0`,
+            ... when there are several).
+        output_names: the graph's output names (default `output`, likewise).
         opset: the ONNX opset (default `DEFAULT_OPSET`, at least `MIN_OPSET`).
         dynamic_batch: mark axis 0 of every input as a free dimension `batch`, so the
             model runs on any batch size. Reshapes keep the batch axis (written as 0,

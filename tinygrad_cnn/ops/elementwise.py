@@ -373,3 +373,250 @@ def relu(x: ArrayLike) -> Tensor:
 
 def tanh(x: ArrayLike) -> Tensor:
     return Tanh.apply(tensor(x))
+
+
+# ----- more elementwise math -------------------------------------------------------
+class Abs(Function):
+    """Y = |X|
+    dE/dX = dE/dY · sign X   (0 at X = 0, as PyTorch)
+    """
+
+    name = "abs"
+    options = ()
+    saves = (0,)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.abs(x)
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        x = self.parents[0].data  # the sign is a constant: selected, not multiplied
+        return (F.where(x > 0, g, F.where(x < 0, -g, 0.0)),)
+
+
+class Sqrt(Function):
+    """Y = √X
+    dE/dX = dE/dY / (2Y)
+    """
+
+    name = "sqrt"
+    options = ()
+    saves = ()
+    saves_output = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):  # √(negative) = nan, as numpy/PyTorch
+            return np.sqrt(x)
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        y = self.output(g)
+        with np.errstate(divide="ignore"):  # 1/√0 = inf, as the forward's slope at 0
+            return (g / (y * 2),)
+
+
+class Sin(Function):
+    """Y = sin X
+    dE/dX = dE/dY · cos X
+    """
+
+    name = "sin"
+    options = ()
+    saves = (0,)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.sin(x)
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        (x,) = self.inputs(g)
+        return (g * F.cos(x),)
+
+
+class Cos(Function):
+    """Y = cos X
+    dE/dX = −dE/dY · sin X
+    """
+
+    name = "cos"
+    options = ()
+    saves = (0,)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.cos(x)
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        (x,) = self.inputs(g)
+        return (-g * F.sin(x),)
+
+
+class Log1p(Function):
+    """Y = ln(1 + X)   (accurate for small X)
+    dE/dX = dE/dY / (1 + X)
+    """
+
+    name = "log1p"
+    options = ()
+    saves = (0,)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):  # log1p(−1) = −inf, as numpy/PyTorch
+            return np.log1p(x)
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        (x,) = self.inputs(g)
+        with np.errstate(divide="ignore"):
+            return (g / (x + 1),)
+
+
+class Maximum(Function):
+    """Z = max(X, Y), elementwise
+    dE/dX = dE/dZ where X > Y, dE/dZ / 2 where X = Y, 0 elsewhere
+    dE/dY = dE/dZ where Y > X, dE/dZ / 2 where X = Y, 0 elsewhere
+    """
+
+    name = "maximum"
+    options = ()
+    saves = (0, 1)
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.maximum(x, y)
+
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        x, y = self.parents[0].data, self.parents[1].data  # which side won is a constant
+        return _share(self, g, x > y, x < y, x == y)
+
+
+class Minimum(Function):
+    """Z = min(X, Y), elementwise
+    dE/dX = dE/dZ where X < Y, dE/dZ / 2 where X = Y, 0 elsewhere
+    dE/dY = dE/dZ where Y < X, dE/dZ / 2 where X = Y, 0 elsewhere
+    """
+
+    name = "minimum"
+    options = ()
+    saves = (0, 1)
+
+    def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.minimum(x, y)
+
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        x, y = self.parents[0].data, self.parents[1].data
+        return _share(self, g, x < y, x > y, x == y)
+
+
+def _share(fn: Function, g: Grad, x_wins: np.ndarray, y_wins: np.ndarray, tie: np.ndarray) -> tuple[Any, Any]:
+    """Gradients of maximum/minimum: the winner takes dE/dZ, a tie splits it (PyTorch's rule)."""
+    px, py = fn.parents
+    half = g * 0.5
+    dx = unbroadcast(F.where(x_wins, g, F.where(tie, half, 0.0)), px.shape) if px.requires_grad else None
+    dy = unbroadcast(F.where(y_wins, g, F.where(tie, half, 0.0)), py.shape) if py.requires_grad else None
+    return dx, dy
+
+
+class Where(Function):
+    """Z = A where C, B elsewhere   (C a constant bool tensor)
+    dE/dC = none (C is a condition, not a number)
+    dE/dA = dE/dZ where C, 0 elsewhere
+    dE/dB = dE/dZ where not C, 0 elsewhere
+    """
+
+    name = "where"
+    options = ()
+    saves = (0,)
+
+    def forward(self, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.where(c, a, b)
+
+    def backward(self, g: Grad) -> tuple[None, Grad | None, Grad | None]:
+        c, a, b = self.parents
+        cond = c.data
+        da = unbroadcast(F.where(cond, g, 0.0), a.shape) if a.requires_grad else None
+        db = unbroadcast(F.where(cond, 0.0, g), b.shape) if b.requires_grad else None
+        return None, da, db
+
+
+def _number_like(x: Any, like: Tensor) -> Tensor:
+    """A number takes the other operand's dtype (so float32 stays float32); the rest via tensor()."""
+    if isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_)):
+        return Tensor._make(np.asarray(x, dtype=like.dtype if like.dtype.kind == "f" else np.float64))
+    return tensor(x)
+
+
+def _pair(op: str, a: ArrayLike, b: ArrayLike) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor) or not isinstance(b, Tensor):
+        a = tensor(a)
+        b = _number_like(b, a)
+    else:
+        a = _number_like(a, b)
+    _check_broadcast(op, a.data, b.data)
+    return a, b
+
+
+def maximum(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """Elementwise larger of `a` and `b` (broadcast); ties share the gradient."""
+    return Maximum.apply(*_pair("maximum", a, b))
+
+
+def minimum(a: ArrayLike, b: ArrayLike) -> Tensor:
+    """Elementwise smaller of `a` and `b` (broadcast); ties share the gradient."""
+    return Minimum.apply(*_pair("minimum", a, b))
+
+
+def where(cond: Any, a: ArrayLike, b: ArrayLike) -> Tensor:
+    """`a` where `cond` holds, else `b`; `cond` is a bool Tensor or array (e.g. a
+    comparison), either branch may be a number."""
+    c = cond.data if isinstance(cond, Tensor) else np.asarray(cond) if isinstance(cond, (np.ndarray, np.bool_, bool, list)) else None
+    if c is None or c.dtype != np.bool_:
+        what = type(cond).__name__ if c is None else f"dtype {c.dtype}"
+        raise TypeError(f"where: the condition must be a bool Tensor or array (e.g. x > 0), got {what}")
+    if isinstance(a, Tensor) or not isinstance(b, Tensor):
+        a = tensor(a)
+        b = _number_like(b, a)
+    else:
+        a = _number_like(a, b)
+    try:
+        np.broadcast_shapes(c.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: shapes {c.shape} (condition), {a.shape} and {b.shape} do not broadcast") from None
+    return Where.apply(Tensor._make(c), a, b)
+
+
+def abs(x: ArrayLike) -> Tensor:
+    return Abs.apply(tensor(x))
+
+
+def sqrt(x: ArrayLike) -> Tensor:
+    return Sqrt.apply(tensor(x))
+
+
+def sin(x: ArrayLike) -> Tensor:
+    return Sin.apply(tensor(x))
+
+
+def cos(x: ArrayLike) -> Tensor:
+    return Cos.apply(tensor(x))
+
+
+def log1p(x: ArrayLike) -> Tensor:
+    return Log1p.apply(tensor(x))
+
+
+# ----- comparisons: bool results, outside the graph ----------------------------------
+_COMPARE = {
+    "lt": np.less, "le": np.less_equal, "gt": np.greater,
+    "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal,
+}
+
+
+def compare(op: str, a: Tensor, b: Any) -> Tensor:
+    """`a <op> b` elementwise as a bool Tensor (never requires grad)."""
+    other = b.data if isinstance(b, Tensor) else b
+    if not isinstance(other, (int, float, np.number, bool, np.bool_)):
+        other = np.asarray(other)
+        if other.dtype.kind not in "biuf":
+            raise TypeError(f"{op}: cannot compare a Tensor with {type(b).__name__}")
+        _check_broadcast(op, a.data, other)
+    return Tensor._make(np.asarray(_COMPARE[op](a.data, other)))
+
+
+def comparable(other: Any) -> bool:
+    """Whether `==`/`!=` compare elementwise with `other` (else Python's identity test)."""
+    return isinstance(other, (Tensor, np.ndarray, list, tuple, int, float, np.number, np.bool_))

@@ -17,7 +17,7 @@ def select(cond: np.ndarray, g: Any) -> Any:
     """`g` where the constant condition holds, else 0: a selection, never `g · mask`, so
     an inf or NaN in `g` outside the condition does not leak in as 0 · inf = NaN."""
     if isinstance(g, Tensor):
-        return g * Tensor._make(cond.astype(g.dtype))  # g is finite wherever it is recorded
+        return where(cond, g, 0.0)  # recorded as a `where` op: a selection all the way up
     return np.where(cond, g, np.zeros((), g.dtype))
 
 
@@ -42,3 +42,34 @@ def flip(x: Any, axes: tuple[int, ...]) -> Any:
 
 def cast(x: Any, dtype: Any) -> Any:
     return x._cast(dtype) if isinstance(x, Tensor) else x.astype(dtype)
+
+
+def sin(x: Any) -> Any:
+    return x.sin() if isinstance(x, Tensor) else np.sin(x)
+
+
+def cos(x: Any) -> Any:
+    return x.cos() if isinstance(x, Tensor) else np.cos(x)
+
+
+def where(cond: np.ndarray, a: Any, b: Any) -> Any:
+    """`a` where the constant bool array `cond` holds, else `b` (numbers allowed):
+    selection, never a product with a 0/1 mask, so inf · 0 never makes a NaN."""
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        from .elementwise import where as tensor_where
+
+        return tensor_where(cond, a, b)
+    dtype = a.dtype if hasattr(a, "dtype") else b.dtype  # an array or a numpy scalar (0-d results)
+    return np.where(cond, a, b).astype(dtype, copy=False)
+
+
+def scatter_add(g: Any, index: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
+    """Zeros of `shape` with `g` added at `index` (a repeated index adds each time):
+    the transpose of `x[index]`."""
+    if isinstance(g, Tensor):
+        from .index import IndexAdd
+
+        return IndexAdd.apply(g, index=index, shape=shape)
+    from .index import scatter_add_array
+
+    return scatter_add_array(g, index, shape)

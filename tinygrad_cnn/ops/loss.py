@@ -3,6 +3,8 @@ log-softmax and cross-entropy over class logits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..function import Function
@@ -78,10 +80,21 @@ def binary_cross_entropy(pred: ArrayLike, target: ArrayLike, reduction: str = "m
 bce = binary_cross_entropy
 
 
-def _check_axis(op: str, x: Tensor, axis: int) -> int:
-    if not -x.ndim <= axis < x.ndim:
+def _check_axis(op: str, x: Tensor, axis: Any, dim: Any = None) -> int | None:
+    """The axis as a non-negative int; a 0-d tensor takes axis 0 or −1 (as PyTorch) and
+    gets None: numpy's reductions over "all of nothing"."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: give axis= or dim=, not both")
+        axis = dim
+    if axis is None:
+        raise TypeError(f"{op}: give the axis to normalize over, e.g. axis=-1")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r} ({type(axis).__name__})")
+    span = max(x.ndim, 1)
+    if not -span <= axis < span:
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor of shape {x.shape}")
-    return axis % x.ndim
+    return int(axis) % x.ndim if x.ndim else None
 
 
 class LogSoftmax(Function):
@@ -96,6 +109,8 @@ class LogSoftmax(Function):
     axis: int
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.size == 0:  # an empty axis (or tensor): nothing to normalize, an empty result as PyTorch's
+            return x.copy()
         shifted = x - x.max(axis=self.axis, keepdims=True)  # e^(x − max) never overflows
         return shifted - np.log(np.exp(shifted).sum(axis=self.axis, keepdims=True))
 
@@ -115,6 +130,8 @@ class Softmax(Function):
     axis: int
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.size == 0:  # an empty axis (or tensor): an empty result, as PyTorch's
+            return x.copy()
         e = np.exp(x - x.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
 
@@ -123,14 +140,18 @@ class Softmax(Function):
         return (y * (g - (g * y).sum(axis=self.axis, keepdims=True)),)
 
 
-def log_softmax(x: ArrayLike, axis: int = -1) -> Tensor:
+def log_softmax(x: ArrayLike, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """log softmax along `axis` (default −1; `dim=` as PyTorch)."""
     x = tensor(x)
-    return LogSoftmax.apply(x, axis=_check_axis("log_softmax", x, axis))
+    axis = -1 if axis is None and dim is None else axis
+    return LogSoftmax.apply(x, axis=_check_axis("log_softmax", x, axis, dim))
 
 
-def softmax(x: ArrayLike, axis: int = -1) -> Tensor:
+def softmax(x: ArrayLike, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """softmax along `axis` (default −1; `dim=` as PyTorch)."""
     x = tensor(x)
-    return Softmax.apply(x, axis=_check_axis("softmax", x, axis))
+    axis = -1 if axis is None and dim is None else axis
+    return Softmax.apply(x, axis=_check_axis("softmax", x, axis, dim))
 
 
 def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Tensor:

@@ -145,6 +145,8 @@ def to_html(graph: graphviz.Digraph | str | bytes, path: str | Path, title: str 
     svg = _PROLOG.sub("", svg, count=1)  # the XML declaration and DOCTYPE do not belong inside HTML
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        # a phone lays the page out at its own width (not 980 px) and the page pans the drawing
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         '<div id="bar"><input id="find" type="search" placeholder="find a node: name, op, shape…" '
         'aria-label="find a node"> <span id="count"></span> '
