@@ -192,8 +192,6 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
         g = pop(id(node), None)
         if g is None:  # a root given twice
             continue
-        if type(g) is not np.ndarray:  # numpy returns 0-d sums as scalars
-            g = np.asarray(g)
         if node._grad is None:
             node._grad = g  # shared, not copied: Tensor.grad hands it out read-only
         else:
@@ -201,9 +199,10 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
         fn = node._ctx
         if fn.released:
             _raise_released(fn)
-        for t, was in zip(fn.saved, fn.versions):  # the version check, spelled out
-            if t._version[0] != was:
-                fn.check_versions(node)  # raises, naming the op and the tensor
+        if fn.versions:  # the version check, spelled out
+            for t, was in zip(fn.saved, fn.versions):
+                if t._version[0] != was:
+                    fn.check_versions(node)  # raises, naming the op and the tensor
         if fn.saves_output and node._version[0]:
             fn.check_versions(node)
         in_grads = fn.backward(g)
@@ -227,7 +226,8 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
                 else:
                     heappush(heap, (-p._ctx.seq, p))
             else:
-                grads[k] = prev + pg
+                pg = prev + pg
+                grads[k] = pg if type(pg) is np.ndarray else np.asarray(pg)  # numpy gives 0-d sums as scalars
         if not retain:
             if fn.buffers:
                 fn.release()
