@@ -106,7 +106,7 @@ class Function:
         if type(data) is not np.ndarray or data.dtype is _OBJECT:
             data = _checked_result(cls, data)
         out = _new(_Tensor)
-        out._data, out._grad, out.name, out._ctx, out._version = data, None, None, None, [0]
+        out._data, out._grad, out.name, out._ctx, out._version = data, None, None, None, UNCHANGED
         st = state
         if track and st.enabled:
             out.requires_grad = True
@@ -202,6 +202,9 @@ def _checked_result(cls: type[Function], data: Any) -> np.ndarray:
         raise TypeError(f"{cls.__name__}.forward returned an array of dtype {data.dtype}; it must hold numbers")
     return data
 
+
+# Every tensor's version counter until it is changed in place or viewed (Tensor._bump).
+UNCHANGED = (0,)
 
 _new = object.__new__  # Tensor and Function have no __init__ work to skip
 _weakref = weakref.ref
