@@ -268,7 +268,7 @@ class Log(Function):
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) without overflow: only e^(−|x|) ≤ 1 is ever computed."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(x >= 0, 1, e) / (1 + e)  # 1/(1 + e^−x) for x ≥ 0, e^x/(1 + e^x) below
 
 
 class Sigmoid(Function):
