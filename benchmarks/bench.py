@@ -41,7 +41,7 @@ torch: Any = None  # imported by main() when available: its columns stay empty o
 F: Any = None
 
 
-def _import_torch() -> None:
+def _import_torch(threads: int = 2) -> None:
     global torch, F
     try:
         import torch as _torch
@@ -49,16 +49,19 @@ def _import_torch() -> None:
     except ImportError:
         return
     torch, F = _torch, _F
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
 
-# name -> (N, C_in, C_out, H=W, k)
+# name -> (N, C_in, C_out, H=W, k, stride, padding)
 CONV_CASES = {
-    "a": (64, 1, 5, 28, 3),
-    "b": (64, 6, 16, 12, 5),
-    "c": (32, 32, 64, 32, 3),
+    "a": (64, 1, 5, 28, 3, 1, 0),
+    "b": (64, 6, 16, 12, 5, 1, 0),
+    "c": (32, 32, 64, 32, 3, 1, 0),
+    "strided": (32, 32, 64, 32, 3, 2, 1),
 }
+LENET_BATCH = 64
 # float32 ratio targets, ours / PyTorch
-TARGETS = {"conv a": 0.7, "conv b": 1.35, "conv c": 1.4, "chain": 0.6, "number chain": 0.6}
+TARGETS = {"conv a": 0.7, "conv b": 1.35, "conv c": 1.4, "conv strided": 1.5, "lenet5": 1.5, "chain": 0.6,
+           "number chain": 0.6}
 SEED_TARGET = {"conv b": 50.0, "epoch batch 1": 1.0}  # ours must be this many times faster than the seed's code
 CHAIN_LEN = 5000
 EPOCH_SAMPLES = 1000
@@ -106,7 +109,8 @@ def compare(sides: dict[str, Callable[[], Any]], rounds: int, budget: float, cap
 
 # ----- one conv layer: correlate2d(x, k) + b, sum, backward ------------------------------
 def conv_case(name: str, dtype: type, args: argparse.Namespace) -> dict[str, Any]:
-    n, c, o, hw, ks = CONV_CASES[name]
+    n, c, o, hw, ks, stride, pad = CONV_CASES[name]
+    ho = (hw + 2 * pad - ks) // stride + 1
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, hw, hw)).astype(dtype)
     k = rng.standard_normal((o, c, ks, ks)).astype(dtype)
@@ -115,7 +119,7 @@ def conv_case(name: str, dtype: type, args: argparse.Namespace) -> dict[str, Any
 
     def ours() -> tuple[np.ndarray, ...]:
         X.grad = K.grad = B.grad = None
-        y = tc.correlate2d(X, K) + B
+        y = (tc.correlate2d(X, K) if stride == 1 and pad == 0 else tc.correlate2d(X, K, stride=stride, padding=pad)) + B
         y.sum().backward()
         return y.data, X.grad, K.grad, B.grad
 
@@ -127,7 +131,7 @@ def conv_case(name: str, dtype: type, args: argparse.Namespace) -> dict[str, Any
 
         def theirs() -> tuple[Any, ...]:
             tx.grad = tk.grad = tb.grad = None
-            y = F.conv2d(tx, tk) + tb
+            y = F.conv2d(tx, tk, stride=stride, padding=pad) + tb
             y.sum().backward()
             return y, tx.grad, tk.grad, tb.grad
 
@@ -135,8 +139,8 @@ def conv_case(name: str, dtype: type, args: argparse.Namespace) -> dict[str, Any
             np.testing.assert_allclose(ours_v, ref.detach().numpy(), **_scaled(tol, ref.detach().numpy()))
         sides["torch"] = theirs
     seed_ms = None
-    if not args.no_seed and (name in args.seed_cases):
-        g = np.ones((n, o, hw - ks + 1, hw - ks + 1), dtype)
+    if not args.no_seed and (name in args.seed_cases) and stride == 1 and pad == 0:
+        g = np.ones((n, o, ho, ho), dtype)
 
         def seed() -> tuple[np.ndarray, ...]:
             y = seed_loops.conv_forward(x, k, b)
@@ -148,7 +152,61 @@ def conv_case(name: str, dtype: type, args: argparse.Namespace) -> dict[str, Any
         times = [_block(seed, 1)[0] for _ in range(args.seed_reps)]
         seed_ms = 1e3 * statistics.median(times)
     med = compare(sides, args.rounds, args.budget)
-    return _row(f"conv {name}", dtype, med, seed_ms, f"N={n}, {c}→{o} ch, {hw}×{hw}, {ks}×{ks}")
+    options = f", stride {stride}, padding {pad}" if (stride, pad) != (1, 0) else ""
+    return _row(f"conv {name}", dtype, med, seed_ms, f"N={n}, {c}→{o} ch, {hw}×{hw}, {ks}×{ks}{options}")
+
+
+# ----- LeNet-5: forward + backward of a batch ------------------------------------------------
+def _lenet_params(dtype: type) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(4)
+    shapes = {"c1.w": (6, 1, 5, 5), "c1.b": (6,), "c2.w": (16, 6, 5, 5), "c2.b": (16,), "f1.w": (120, 400),
+              "f1.b": (120,), "f2.w": (84, 120), "f2.b": (84,), "f3.w": (10, 84), "f3.b": (10,)}
+    return {k: rng.uniform(-0.2, 0.2, s).astype(dtype) for k, s in shapes.items()}
+
+
+def lenet_case(dtype: type, args: argparse.Namespace) -> dict[str, Any]:
+    """LeNet-5 on 28×28 digits (conv 5×5 padding 2, max pool, conv 5×5, max pool, three
+    linear layers, cross-entropy), written with the functional ops: forward + backward."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, (LENET_BATCH, 1, 28, 28)).astype(dtype)
+    labels = rng.integers(0, 10, LENET_BATCH)
+    arrays = _lenet_params(dtype)
+    P = {k: Tensor(v, requires_grad=True) for k, v in arrays.items()}
+
+    def ours() -> tuple[np.ndarray, ...]:
+        for p in P.values():
+            p.grad = None
+        h = tc.max_pool2d(tc.conv2d(Tensor(x), P["c1.w"], P["c1.b"], padding=2).relu(), 2)
+        h = tc.max_pool2d(tc.conv2d(h, P["c2.w"], P["c2.b"]).relu(), 2).reshape(LENET_BATCH, 400)
+        h = (h @ P["f1.w"].T + P["f1.b"]).relu()
+        h = (h @ P["f2.w"].T + P["f2.b"]).relu()
+        loss = tc.cross_entropy(h @ P["f3.w"].T + P["f3.b"], labels)
+        loss.backward()
+        return (loss.data,) + tuple(P[k].grad for k in arrays)
+
+    sides: dict[str, Callable[[], Any]] = {"ours": ours}
+    got = ours()
+    if torch is not None and not args.no_torch:
+        T = {k: torch.tensor(v, requires_grad=True) for k, v in arrays.items()}
+        tx, tl = torch.from_numpy(x), torch.from_numpy(labels)
+
+        def theirs() -> tuple[Any, ...]:
+            for p in T.values():
+                p.grad = None
+            h = F.max_pool2d(F.relu(F.conv2d(tx, T["c1.w"], T["c1.b"], padding=2)), 2)
+            h = F.max_pool2d(F.relu(F.conv2d(h, T["c2.w"], T["c2.b"])), 2).reshape(LENET_BATCH, 400)
+            h = F.relu(h @ T["f1.w"].T + T["f1.b"])
+            h = F.relu(h @ T["f2.w"].T + T["f2.b"])
+            loss = F.cross_entropy(h @ T["f3.w"].T + T["f3.b"], tl)
+            loss.backward()
+            return (loss,) + tuple(T[k].grad for k in arrays)
+
+        for ours_v, ref in zip(got, theirs()):
+            ref = ref.detach().numpy()
+            np.testing.assert_allclose(ours_v, ref, **_scaled(TOL[dtype], ref))
+        sides["torch"] = theirs
+    med = compare(sides, args.rounds, args.budget)
+    return _row("lenet5", dtype, med, None, f"LeNet-5, batch {LENET_BATCH}, 28×28, forward + backward")
 
 
 def _scaled(tol: dict[str, float], ref: np.ndarray) -> dict[str, float]:
@@ -551,10 +609,13 @@ def main() -> None:
     p.add_argument("--seed-reps", type=int, default=3, help="repetitions of the slow seed loops (default 3)")
     p.add_argument("--seed-cases", default="ab", help="conv cases also run with the seed loops (default ab)")
     p.add_argument("--quick", action="store_true", help="rounds=3, budget=0.05, seed-reps=1")
-    p.add_argument("--only", choices=["conv", "chain", "epoch", "memory", "rss"], action="append",
+    p.add_argument("--only", choices=["conv", "lenet", "chain", "epoch", "memory", "rss"], action="append",
                    help="run only these parts")
+    p.add_argument("--conv-cases", default=",".join(CONV_CASES), help="conv cases to run (default: all)")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads for PyTorch and for numpy's BLAS (default 2; 1 is steadier on a busy machine)")
     p.add_argument("--no-seed", action="store_true")
     p.add_argument("--rss-steps", type=int, default=400)
     p.add_argument("--json", default=str(HERE / "results.json"), help="where to write the results ('' = nowhere)")
@@ -568,10 +629,14 @@ def main() -> None:
         conv_memory_child(args.memory_child, steps=3)
         return
     if not args.no_torch:
-        _import_torch()
+        _import_torch(args.threads)
+    if args.threads != 2:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)  # numpy's BLAS, for the whole run
     if args.quick:
         args.rounds, args.budget, args.seed_reps = 3, 0.05, 1
-    parts = set(args.only or ["conv", "chain", "epoch", "memory", "rss"])
+    parts = set(args.only or ["conv", "lenet", "chain", "epoch", "memory", "rss"])
     dtypes = [np.dtype(d).type for d in args.dtypes.split(",")]
     load_before = os.getloadavg()
     info = machine()
@@ -585,9 +650,12 @@ def main() -> None:
 
     t0 = time.time()
     if "conv" in parts:
-        for name in CONV_CASES:
+        for name in args.conv_cases.split(","):
             for dtype in dtypes:
                 add(conv_case(name, dtype, args))
+    if "lenet" in parts:
+        for dtype in dtypes:
+            add(lenet_case(dtype, args))
     if "chain" in parts:
         for dtype in dtypes:
             add(chain_case(dtype, args))

@@ -1,5 +1,6 @@
 """conv's fast path picks one of three im2col layouts by size; every layout must give the
-seed's values. Each case is forced through each layout and compared with SciPy."""
+formula's values, with every option. Each case is forced through each layout and
+compared with the explicit loop (tests/conv_reference.py) and SciPy."""
 
 from __future__ import annotations
 
@@ -7,85 +8,135 @@ import numpy as np
 import pytest
 from scipy import signal
 
+import conv_reference as R
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops import conv
+from tinygrad_cnn.kernels import im2col
+from tinygrad_cnn.kernels.im2col import Geometry
 
 rng = np.random.default_rng(5)
-LAYOUTS = ("sample", "batch_last", "channel_major")
+LAYOUTS = tuple(im2col.LAYOUTS)
 
 
-def reference(x: np.ndarray, k: np.ndarray, g: np.ndarray, mode: str, flip: bool):
-    """Y, dK, dX by the seed's formulas, one scipy call per (sample, i, j)."""
-    op = signal.convolve2d if flip else signal.correlate2d
-    back = "valid" if mode == "full" else "full"
-    x4, g4 = x.reshape((1,) * (4 - x.ndim) + x.shape), g.reshape((1,) * (4 - g.ndim) + g.shape)
-    k4 = k.reshape((1, 1) + k.shape) if k.ndim == 2 else k
-    n, c = x4.shape[:2]
-    o = k4.shape[0]
-    y = np.array([[sum(op(x4[s, j], k4[i, j], mode) for j in range(c)) for i in range(o)] for s in range(n)])
-    # dK_ij = Σ_n X_nj ⋆ dY_ni (valid mode); rot180 of it for a convolution; full mode pads X
-    xp = x4 if mode == "valid" else np.pad(x4, ((0, 0), (0, 0)) + ((k4.shape[2] - 1,) * 2, (k4.shape[3] - 1,) * 2))
-    dk = np.array([[sum(signal.correlate2d(xp[s, j], g4[s, i], "valid") for s in range(n)) for j in range(c)]
-                   for i in range(o)])
-    if flip:
-        dk = dk[..., ::-1, ::-1]
-    dx_op = signal.correlate2d if flip else signal.convolve2d
-    dx = np.array([[sum(dx_op(g4[s, i], k4[i, j], back) for i in range(o)) for j in range(c)] for s in range(n)])
-    return y.reshape(g.shape), dk.reshape(k.shape), dx.reshape(x.shape)
+def _numeric_grads(f, arrays, g, eps=1e-6):
+    """Central differences of Σ g·f(arrays) for each array (float64, small shapes)."""
+    out = []
+    for a in arrays:
+        d = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            old = a[i]
+            a[i] = old + eps
+            plus = (f(*arrays) * g).sum()
+            a[i] = old - eps
+            minus = (f(*arrays) * g).sum()
+            a[i] = old
+            d[i] = (plus - minus) / (2 * eps)
+        out.append(d)
+    return out
 
 
-SHAPES = [
-    ((3, 2, 7, 6), (4, 2, 3, 2), "valid"),
-    ((2, 3, 5, 5), (2, 3, 3, 3), "full"),
-    ((2, 6, 6), (3, 2, 2, 2), "valid"),  # (C, H, W)
-    ((6, 5), (3, 2), "full"),  # (H, W)
-    ((2, 3, 12, 11), (4, 3, 2, 2), "valid"),  # large enough for channel_major's full-width col2im
-    ((2, 2, 11, 12), (3, 2, 2, 3), "full"),  # the same, convolution/full with a padded input
+OPTIONS = [
+    ((3, 2, 7, 6), (4, 2, 3, 2), {}),
+    ((2, 3, 5, 5), (2, 3, 3, 3), dict(padding=2)),
+    ((2, 6, 6), (3, 2, 2, 2), dict(stride=2)),  # (C, H, W)
+    ((2, 4, 9, 8), (6, 2, 3, 2), dict(stride=(2, 3), padding=(1, 2), dilation=(2, 1), groups=2)),
+    ((2, 3, 12, 11), (4, 3, 2, 2), dict(stride=3, padding=1)),  # slack rows the windows never reach
 ]
 
 
+@pytest.mark.parametrize("shift_gemms", [True, False], ids=["shift-gemms", "one-gemm"])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("flip", [False, True], ids=["correlate", "convolve"])
-@pytest.mark.parametrize("xs,ks,mode", SHAPES, ids=[f"{s[0]}{s[2]}" for s in SHAPES])
-def test_every_layout_gives_the_seed_values(monkeypatch, layout, flip, xs, ks, mode):
-    monkeypatch.setattr(conv, "_layout", lambda *sizes: layout)
+@pytest.mark.parametrize("xs,ks,opts", OPTIONS, ids=[str(o) for o in range(len(OPTIONS))])
+def test_every_layout_gives_the_formula_values(monkeypatch, layout, flip, xs, ks, opts, shift_gemms):
+    """Both ways col2im gets its blocks (small GEMMs per kernel offset, or one GEMM)."""
+    monkeypatch.setattr(im2col, "choose_layout", lambda geo: layout)
+    monkeypatch.setattr(im2col, "SHIFT_GEMM_BYTES", 1 << 40 if shift_gemms else 0)
     x, k = rng.standard_normal(xs), rng.standard_normal(ks)
     X, K = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
-    y = (tc.convolve2d if flip else tc.correlate2d)(X, K, mode)
+    y = (tc.convolve2d if flip else tc.correlate2d)(X, K, **opts)
     g = rng.standard_normal(y.shape)
     y.backward(g)
-    ry, rdk, rdx = reference(x, k, g, mode, flip)
+
+    def ref(x, k):
+        return R.conv2d(x, k, flip=flip, **opts)
+
+    np.testing.assert_allclose(y.data, ref(x, k), atol=1e-10)
+    dx, dk = R.conv2d_grads(x, k, g, flip=flip, **opts)
+    np.testing.assert_allclose(X.grad, dx, atol=1e-10)
+    np.testing.assert_allclose(K.grad, dk, atol=1e-10)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_transposed_conv_in_every_layout(monkeypatch, layout):
+    monkeypatch.setattr(im2col, "choose_layout", lambda geo: layout)
+    x, w = rng.standard_normal((2, 4, 3, 4)), rng.standard_normal((4, 3, 3, 2))
+    X, W = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    y = tc.conv_transpose2d(X, W, stride=2, padding=1, output_padding=1, groups=2)
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+
+    def ref(x, w):
+        return R.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1, groups=2)
+
+    np.testing.assert_allclose(y.data, ref(x, w), atol=1e-10)
+    dx, dw = _numeric_grads(ref, [x.copy(), w.copy()], g)
+    np.testing.assert_allclose(X.grad, dx, atol=1e-6)
+    np.testing.assert_allclose(W.grad, dw, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_seed_layer_matches_scipy(monkeypatch, layout):
+    """The seed's Y_i = Σ_j X_j ⋆ K_ij and its gradients, one scipy call per (n, i, j)."""
+    monkeypatch.setattr(im2col, "choose_layout", lambda geo: layout)
+    x, k = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 2))
+    g = rng.standard_normal((2, 4, 4, 4))
+    X, K = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
+    y = tc.correlate2d(X, K)
+    y.backward(g)
+    ry = np.array([[sum(signal.correlate2d(x[n, j], k[i, j], "valid") for j in range(3)) for i in range(4)]
+                   for n in range(2)])
+    dk = np.array([[sum(signal.correlate2d(x[n, j], g[n, i], "valid") for n in range(2)) for j in range(3)]
+                   for i in range(4)])
+    dx = np.array([[sum(signal.convolve2d(g[n, i], k[i, j], "full") for i in range(4)) for j in range(3)]
+                   for n in range(2)])
     np.testing.assert_allclose(y.data, ry, atol=1e-10)
-    np.testing.assert_allclose(K.grad, rdk, atol=1e-10)
-    np.testing.assert_allclose(X.grad, rdx, atol=1e-10)
+    np.testing.assert_allclose(K.grad, dk, atol=1e-10)
+    np.testing.assert_allclose(X.grad, dx, atol=1e-10)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_float32_and_broadcast_upstream_gradient(monkeypatch, layout):
     """sum().backward() hands conv a broadcast (zero-stride) dY; float32 stays float32."""
-    monkeypatch.setattr(conv, "_layout", lambda *sizes: layout)
-    x, k = rng.standard_normal((4, 3, 6, 6)).astype(np.float32), rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    monkeypatch.setattr(im2col, "choose_layout", lambda geo: layout)
+    x, k = rng.standard_normal((4, 3, 7, 7)).astype(np.float32), rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
     X, K = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
-    tc.correlate2d(X, K).sum().backward()
-    ry, rdk, rdx = reference(x.astype(np.float64), k.astype(np.float64), np.ones((4, 2, 4, 4)), "valid", False)
+    tc.correlate2d(X, K, stride=2, padding=1).sum().backward()
     assert K.grad.dtype == np.float32 and X.grad.dtype == np.float32
-    np.testing.assert_allclose(K.grad, rdk, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(X.grad, rdx, rtol=1e-5, atol=1e-4)
-
-
-def test_full_width_col2im_is_used_for_large_images(monkeypatch):
-    calls = []
-    original = conv.Correlate2d._col2im_full_width
-    monkeypatch.setattr(conv.Correlate2d, "_col2im_full_width",
-                        lambda self, *a: calls.append(1) or original(self, *a))
-    monkeypatch.setattr(conv, "_layout", lambda *sizes: "channel_major")
-    X = Tensor(rng.standard_normal((2, 3, 12, 11)), requires_grad=True)
-    tc.correlate2d(X, rng.standard_normal((4, 3, 2, 2))).sum().backward()
-    assert calls  # and test_every_layout_gives_the_seed_values checks its values
+    dx, dk = R.conv2d_grads(x.astype(np.float64), k.astype(np.float64), np.ones((4, 2, 4, 4)), stride=2, padding=1)
+    np.testing.assert_allclose(X.grad, dx, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(K.grad, dk, rtol=1e-5, atol=1e-4)
 
 
 def test_layout_is_chosen_by_size():
-    assert conv._layout(64, 9, 676) == "sample"  # (a): 1 channel, 3×3
-    assert conv._layout(64, 150, 64) == "batch_last"  # (b): 6 channels, 5×5, 8×8 out
-    assert conv._layout(32, 288, 900) == "channel_major"  # (c): 32 channels, 30×30 out
+    def geo(n, c, o, hw, k):
+        return Geometry.of((n, c, hw, hw), (o, c, k, k), (1, 1), (0, 0, 0, 0), (1, 1), 1)
+
+    assert im2col.choose_layout(geo(64, 1, 5, 28, 3)) == "sample"  # (a): 1 channel, 3×3
+    assert im2col.choose_layout(geo(64, 6, 16, 12, 5)) == "batch_last"  # (b): 6 channels, 5×5, 8×8 out
+    assert im2col.choose_layout(geo(32, 32, 64, 32, 3)) == "channel_major"  # (c): 32 channels, 30×30 out
+    assert im2col.choose_layout(geo(64, 1, 6, 32, 5)) == "sample"  # LeNet-5's first layer: 25 taps
+
+
+def test_columns_are_kept_only_when_the_kernel_needs_a_gradient():
+    """dE/dK reads the forward's im2col columns; nobody else does, so they are not kept
+    for a constant kernel, and a backward frees them."""
+    x = Tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
+    k = rng.standard_normal((4, 3, 3, 3))
+    y = tc.correlate2d(x, k)
+    assert y._ctx.cols is None
+    y = tc.correlate2d(x, Tensor(k, requires_grad=True))
+    assert y._ctx.cols is not None
+    ctx = y._ctx
+    y.sum().backward()
+    assert getattr(ctx, "cols", None) is None

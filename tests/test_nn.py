@@ -55,8 +55,9 @@ def test_conv2d_forward_matches_scipy_with_per_channel_bias():
 def test_conv2d_without_bias_and_bad_input():
     conv = nn.Conv2d(1, 2, 3, bias=False)
     assert [n for n, _ in conv.named_parameters()] == ["weight"]
-    with pytest.raises(ValueError, match=r"\(1, 8, 8\)"):
-        conv(np.zeros((1, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(8, 8\)"):
+        conv(np.zeros((8, 8)))
+    assert conv(np.zeros((1, 8, 8))).shape == (2, 6, 6)  # unbatched (C, H, W), as PyTorch
     with pytest.raises(ValueError, match=r"\(2, 3, 8, 8\)"):
         conv(np.zeros((2, 3, 8, 8)))
 

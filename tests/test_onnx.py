@@ -47,7 +47,7 @@ def check_export(model, inputs, tmp_path: Path, **options) -> tuple[object, floa
     for g, e in zip(got, expected):
         assert g.shape == e.shape and g.dtype == e.dtype
         np.testing.assert_allclose(g, e.data, rtol=0, atol=ATOL)
-        worst = max(worst, float(np.abs(g - e.data).max()))
+        worst = max(worst, float(np.abs(g - e.data).max(initial=0.0)))
     return proto, worst
 
 
@@ -106,10 +106,52 @@ def every_op(x: Tensor) -> tuple[Tensor, ...]:
     return wide, plain, one, three, mixed
 
 
+MASK = np.array([True, False, True, True, False, True])
+
+
+def expression_ops(x: Tensor) -> tuple[Tensor, ...]:
+    """The tensor-expression ops on x (2, 3, 6, 6): elementwise math, where with a
+    comparison and with a constant, reductions, cat/stack/pad, indexing of every kind."""
+    a = x.abs().sqrt() + x.sin() * x.cos() - (x * x).log1p()
+    m = tc.maximum(a, x) - tc.minimum(x, 0.25)
+    w = tc.where(x > 0.1, m, -m) + tc.where(MASK, x, 2.0)  # computed and constant conditions
+    r = w.max(axis=1) + w.min(axis=(2, 3), keepdims=True)[:, 0] + w.var(axis=(1, 3), correction=0)[:, None]
+    l = tc.logsumexp(w * 40, axis=-1) + w.var(axis=2, keepdims=True)[..., 0, :] + w.std(axis=1).max()
+    joined = tc.cat([r, l, x[:, 0]], axis=1)  # (2, 15, 6)
+    stacked = tc.stack([joined, joined * 2], axis=1)  # (2, 2, 15, 6)
+    padded = tc.pad(stacked, ((0, 0), (1, 0), (2, 1), (0, 3)), value=0.5)
+    picked = padded[:, 1:, ::-3, None, [4, 0, 4]]  # slices, a negative step, None, an index array
+    masked = x[:, :, :, MASK][:, 2]  # a constant boolean mask (1-D: a Gather)
+    scattered = x[[0, 1, 1], :, [5, 0, 2]]  # arrays separated by a slice: numpy moves their axis first
+    squeezed = x[:, 1:2].squeeze(1).permute(2, 0, 1).unsqueeze(-1)
+    return picked, masked + x[-1, 0, ..., 1:5], scattered, squeezed
+
+
+A = onnx_ops._activation_module  # ops/activation.py, where this version has it
+
+
+def activations(x: Tensor) -> tuple[Tensor, ...]:
+    return (A.leaky_relu(x, 0.2), A.leaky_relu(x), A.elu(x), A.elu(x, 0.7), A.gelu(x), A.silu(x),
+            A.softplus(x), A.softplus(x, beta=2.0, threshold=1.5), A.softplus(x * 30))
+
+
+def activation_gradients(x: Tensor) -> tuple[Tensor, ...]:
+    """gelu's gradient recorded with create_graph=True: Φ(X) + X·φ(X), with a NormalCDF op."""
+    if not x.requires_grad:  # run eagerly, for the expected values
+        x = Tensor(x.data, requires_grad=True)
+    (g,) = tc.grad(A.gelu(x).sum(), x, create_graph=True)
+    return (g,)
+
+
 def test_every_mapped_op(tmp_path):
     x = Tensor(np.random.default_rng(2).normal(size=(2, 3, 6, 6)).astype(np.float32))
     proto, worst = check_export(every_op, x, tmp_path)
+    proto2, worst2 = check_export(expression_ops, x, tmp_path)
+    assert worst2 < ATOL
     _, outs = trace(every_op, [x])
+    outs += trace(expression_ops, [x])[1]
+    if A is not None:  # run through onnxruntime by test_onnx_ops.py
+        outs += trace(activations, [x])[1] + trace(activation_gradients, [x])[1]
     if CONV_COMPLETE:  # their ops are run through onnxruntime by test_lenet5_and_the_complete_convolution
         outs += trace(lenet5, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]
         outs += trace(complete_conv, [Tensor(np.ones((1, 1, 28, 28), np.float32))])[1]
@@ -122,10 +164,7 @@ def test_every_mapped_op(tmp_path):
 
 def test_every_op_class_is_mapped_or_listed():
     """An op added to the library without an export mapping is a decision, not an accident."""
-    not_exported = {
-        "BinaryCrossEntropy",  # losses are for training: export the model, not its loss
-        "MaxUnpool2d", "MaxPoolSelect",  # only in recorded backward graphs of max_pool2d
-    }
+    not_exported = set(onnx_ops.NOT_EXPORTED)  # each with the reason the export's error gives
     classes = set()
     for info in pkgutil.iter_modules(tc.ops.__path__):
         mod = importlib.import_module(f"tinygrad_cnn.ops.{info.name}")
@@ -133,6 +172,7 @@ def test_every_op_class_is_mapped_or_listed():
                     and c is not tc.Function}
     missing = {c.__name__ for c in classes if c not in onnx_ops.OPS} - not_exported
     assert not missing, f"no ONNX mapping for {sorted(missing)}"
+    assert not {c.__name__ for c in classes if c in onnx_ops.OPS} & not_exported  # listed and mapped: a stale entry
 
 
 def test_dynamic_batch(tmp_path):
@@ -243,6 +283,8 @@ def test_opsets(tmp_path):
     for opset in (13, 17, 18, 21):
         proto, worst = check_export(every_op, x, tmp_path, opset=opset)
         assert proto.opset_import[0].version == opset and worst < ATOL
+        proto, worst = check_export(expression_ops, x, tmp_path, opset=opset)
+        assert worst < ATOL
     assert tc.onnx.DEFAULT_OPSET == 18
     with pytest.raises(ValueError, match="opset 12 is not supported"):
         tc.onnx.export(every_op, x, tmp_path / "m.onnx", opset=12)
@@ -347,12 +389,16 @@ def lenet5(x: Tensor) -> Tensor:
 
 
 def complete_conv(x: Tensor) -> tuple[Tensor, ...]:
-    """Stride, asymmetric padding, dilation, groups, a transposed conv, padded pooling."""
+    """Stride, asymmetric padding, dilation, groups, a transposed conv, padded pooling; correlate2d and
+    convolve2d with the same options and their "same"/"full" padding words."""
     h = tc.conv2d(x, C1, None, stride=2, padding=(1, 2), dilation=(1, 2))
     side = tc.conv2d(h, GROUPED, None, stride=1, padding=1, groups=2)  # 6 -> 8 channels in 2 groups
     back = tc.conv_transpose2d(h, UP, None, stride=2, padding=1, output_padding=1)
     pooled = tc.max_pool2d(h, 3, stride=2, padding=1) + tc.avg_pool2d(h, 3, stride=2, padding=1)
-    return side.sigmoid(), back, pooled, tc.correlate2d(x, C1, padding=1, stride=(2, 1))
+    rotated = tc.convolve2d(h, GROUPED, padding="full", dilation=(2, 1), groups=2)  # the kernel flipped per group
+    same = tc.correlate2d(h, GROUPED, mode="same", dilation=2, groups=2)
+    strided = tc.convolve2d(h, GROUPED, padding=(0, 2), stride=(1, 3), groups=2)
+    return side.sigmoid(), back, pooled, tc.correlate2d(x, C1, padding=1, stride=(2, 1)), rotated, same, strided
 
 
 @pytest.mark.skipif(not CONV_COMPLETE, reason="conv2d, conv_transpose2d and pooling are not in this version")

@@ -14,8 +14,10 @@ import pytest
 from scipy import signal
 
 import tinygrad_cnn as tc
-from tinygrad_cnn.ops import conv, elementwise, index, loss, matmul, reduce, shape
+from tinygrad_cnn.ops import conv, elementwise, index, loss, matmul, pool, reduce, shape
 from tinygrad_cnn.ops.formula import scatter_add
+
+import conv_reference as R
 from tinygrad_cnn.tensor import Function, Tensor
 
 rng = np.random.default_rng(0)
@@ -73,6 +75,12 @@ class Case:
             return [rng.uniform(0.2, 0.8, s) for s in self.shapes]
         return [rng.standard_normal(s) for s in self.shapes]
 
+
+# A max pooling whose window maxima are the fixed places its backward ops work with.
+_X0 = rng.standard_normal((2, 2, 5, 5))
+_ctx = tc.max_pool2d(Tensor(_X0, requires_grad=True), 3, 2, 1)._ctx
+_ARG, _GEO = _ctx.arg, _ctx._geo  # (the op itself is not kept: the memory tests count live ops)
+del _ctx
 
 CASES = [
     Case(elementwise.Add, lambda a, b: a + b, np.add, ((3, 4), (4,)), label="add broadcast"),
@@ -176,6 +184,41 @@ CASES = [
          ((2, 3, 4, 4), (2, 3, 3, 2)), label="convolve2d batch full"),
     Case(conv.Convolve2d, tc.convolve2d, lambda x, k: ref_correlate(x, k, flip=True), ((3, 5, 5), (2, 3, 3, 3)),
          label="convolve2d (C, H, W)"),
+    Case(conv.Correlate2d, lambda x, k: tc.correlate2d(x, k, stride=2, padding=1),
+         lambda x, k: R.conv2d(x[None], k[None, None], stride=2, padding=1)[0], ((7, 6), (3, 2)),
+         label="correlate2d 2-D stride 2 padding 1"),
+    Case(conv.Correlate2d, lambda x, k: tc.correlate2d(x, k, "same"), lambda x, k: R.conv2d(x, k, padding=1),
+         ((2, 6, 5), (3, 2, 3, 3)), label="correlate2d same"),
+    Case(conv.Convolve2d, lambda x, k: tc.convolve2d(x, k, stride=(2, 1), dilation=2, groups=2),
+         lambda x, k: R.conv2d(x, k, stride=(2, 1), dilation=2, groups=2, flip=True), ((2, 4, 6, 7), (4, 2, 2, 2)),
+         label="convolve2d stride dilation groups"),
+    Case(conv.Conv2d, lambda x, w, b: tc.conv2d(x, w, b, stride=2, padding=1),
+         lambda x, w, b: R.conv2d(x, w, b, stride=2, padding=1), ((2, 3, 7, 6), (4, 3, 3, 3), (4,)),
+         label="conv2d stride 2 padding 1 bias"),
+    Case(conv.Conv2d, lambda x, w: tc.conv2d(x, w, stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2),
+         lambda x, w: R.conv2d(x, w, stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=2),
+         ((2, 4, 7, 8), (6, 2, 2, 3)), label="conv2d groups dilation"),
+    Case(conv.Conv2d, lambda x, w: tc.conv2d(x, w, padding="same"), lambda x, w: R.conv2d(x, w, padding=1),
+         ((3, 6, 5), (2, 3, 3, 3)), label="conv2d (C, H, W) same"),
+    Case(conv.ConvTranspose2d, lambda x, w, b: tc.conv_transpose2d(x, w, b, 2, 1, 1, 2),
+         lambda x, w, b: R.conv_transpose2d(x, w, b, 2, 1, 1, 2), ((2, 4, 3, 4), (4, 3, 3, 2), (6,)),
+         label="conv_transpose2d stride padding output_padding groups bias"),
+    Case(conv.ConvTranspose2d, lambda x, w: tc.conv_transpose2d(x, w, stride=(1, 2), dilation=2),
+         lambda x, w: R.conv_transpose2d(x, w, stride=(1, 2), dilation=2), ((2, 3, 3), (2, 2, 2, 2)),
+         label="conv_transpose2d (C, H, W) dilation"),
+    Case(pool.MaxPool2d, lambda x: tc.max_pool2d(x, 3, 2, 1), lambda x: R.pool(x, 3, 2, 1), ((2, 3, 6, 7),),
+         label="max_pool2d stride padding"),
+    Case(pool.MaxPool2d, lambda x: tc.max_pool2d(x, 2), lambda x: R.pool(x, 2), ((3, 6, 5),),
+         label="max_pool2d (C, H, W)"),
+    Case(pool.AvgPool2d, lambda x: tc.avg_pool2d(x, (3, 2), (2, 1), (1, 1)),
+         lambda x: R.pool(x, (3, 2), (2, 1), (1, 1), "avg"), ((2, 3, 6, 7),), label="avg_pool2d stride padding"),
+    Case(pool.AvgPool2d, lambda x: tc.avg_pool2d(x, 2), lambda x: R.pool(x, 2, kind="avg"), ((3, 5, 5),),
+         label="avg_pool2d (C, H, W)"),
+    Case(pool.MaxUnpool2d, lambda g: pool.MaxUnpool2d.apply(g, arg=_ARG, geo=_GEO, shape=_X0.shape),
+         lambda g: R.max_unpool(g, _X0, 3, 2, 1), ((2, 2, 3, 3),), label="max_pool2d's backward"),
+    Case(pool.MaxPoolSelect, lambda h: pool.MaxPoolSelect.apply(h, arg=_ARG, geo=_GEO,
+                                                                shape=(2, 2, 3, 3)),
+         lambda h: R.max_select(h, _X0, 3, 2, 1), ((2, 2, 5, 5),), label="max_pool2d's double backward"),
     Case(loss.BinaryCrossEntropy, lambda p, t: tc.bce(p, t), ref_bce, ((3, 4), (3, 4)), positive=True),
     Case(loss.BinaryCrossEntropy, lambda p, t: tc.binary_cross_entropy(p, t, "none"),
          lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)), ((5,), (5,)), positive=True, label="bce none"),
@@ -190,7 +233,7 @@ def _id(case: Case) -> str:
 
 
 def test_every_op_is_in_the_table():
-    ops = {cls for mod in (conv, elementwise, index, loss, matmul, reduce, shape) for cls in vars(mod).values()
+    ops = {cls for mod in (conv, elementwise, index, loss, matmul, pool, reduce, shape) for cls in vars(mod).values()
            if isinstance(cls, type) and issubclass(cls, Function) and hasattr(cls, "forward")}
     assert ops - {c.op for c in CASES} == set()
 

@@ -370,6 +370,54 @@ def test_conv_adjoint_identities(p, seed):
     np.testing.assert_allclose(K.grad, dk.reshape(ks), atol=1e-10)
 
 
+@st.composite
+def conv_option_problems(draw):
+    """conv2d with random stride, padding, dilation and groups, and the matching
+    conv_transpose2d (the same options; output_padding gives back the input's size)."""
+    groups = draw(st.integers(1, 2))
+    c, o = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h = max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0]) + draw(st.integers(0, 4))
+    w = max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1]) + draw(st.integers(0, 4))
+    return (draw(st.integers(1, 2)), c, h, w), (o, c // groups, kh, kw), dict(
+        stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+covers(conv.Conv2d, conv.ConvTranspose2d)
+
+
+@FAST
+@given(p=conv_option_problems(), seed=seeds)
+def test_conv_options_forward_and_transpose_adjoint(p, seed):
+    """conv2d against the explicit loop, and ⟨conv2d(X, K), G⟩ = ⟨X, conv_transpose2d(G, K)⟩:
+    the transposed convolution is the gradient map of the convolution."""
+    import conv_reference as R
+
+    xs, ks, opts = p
+    rng = np.random.default_rng(seed)
+    x, k = rng.standard_normal(xs), rng.standard_normal(ks)
+    y = tc.conv2d(x, k, **opts)
+    np.testing.assert_allclose(y.data, R.conv2d(x, k, **opts), atol=1e-10)
+    g = rng.standard_normal(y.shape)
+    slack = tuple((n + 2 * pd - dl * (kk - 1) - 1) % s for n, pd, dl, kk, s in
+                  zip(xs[2:], opts["padding"], opts["dilation"], ks[2:], opts["stride"]))
+    if all(r < max(s, d) for r, s, d in zip(slack, opts["stride"], opts["dilation"])):
+        back = tc.conv_transpose2d(g, k, output_padding=slack, **opts)
+        assert back.shape == x.shape
+        assert _inner(back.data, x) == pytest.approx(_inner(y.data, g), rel=1e-9, abs=1e-9)
+
+
+@GRAD
+@given(p=conv_option_problems(), seed=seeds)
+def test_conv_options_gradcheck(p, seed):
+    xs, ks, opts = p
+    rng = np.random.default_rng(seed)
+    check_grad(lambda x, k: tc.conv2d(x, k, **opts), rng.standard_normal((1,) + xs[1:]), rng.standard_normal(ks))
+
+
 # ----- losses and softmax -------------------------------------------------------------------
 @covers(loss.BinaryCrossEntropy)
 @FAST

@@ -3,7 +3,7 @@
 from .anomaly import detect_anomaly
 from .autograd import grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
-from .ops.conv import convolve2d, correlate2d
+from .ops.conv import conv2d, conv_transpose2d, convolve2d, correlate2d
 from .ops.creation import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .ops.elementwise import (
     abs, add, clip, cos, exp, log, log1p, maximum, minimum, relu, sigmoid, sin, sqrt, tanh, where,
@@ -11,6 +11,7 @@ from .ops.elementwise import (
 from .ops.index import getitem
 from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
 from .ops.matmul import matmul
+from .ops.pool import avg_pool2d, max_pool2d
 from .ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from .ops.shape import (
     astype, broadcast_to, cat, flip, pad, permute, reshape, rot180, split, squeeze, stack, transpose, unsqueeze,
@@ -19,7 +20,7 @@ from .function import Function
 from .grad_mode import grad_mode, is_grad_enabled, no_grad, scope, set_grad_enabled
 from .tensor import Tensor
 
-from . import data, nn, optim
+from . import data, kernels, nn, optim
 from .serialization import load, save
 from . import viz
 from . import onnx  # export only: the onnx package itself loads on the first export
@@ -37,11 +38,14 @@ __all__ = [
     "argmax",
     "argmin",
     "astype",
+    "avg_pool2d",
     "bce",
     "binary_cross_entropy",
     "broadcast_to",
     "cat",
     "clip",
+    "conv2d",
+    "conv_transpose2d",
     "convolve2d",
     "correlate2d",
     "cos",
@@ -59,6 +63,7 @@ __all__ = [
     "gradcheck",
     "gradgradcheck",
     "is_grad_enabled",
+    "kernels",
     "load",
     "log",
     "log1p",
@@ -70,6 +75,7 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "max_pool2d",
     "nn",
     "no_grad",
     "numerical_grad",

@@ -381,11 +381,11 @@ class Tensor:
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         return E.clip(self, min, max)
 
-    def correlate2d(self, k: ArrayLike, mode: str = "valid") -> Tensor:
-        return C.correlate2d(self, k, mode)
+    def correlate2d(self, k: ArrayLike, mode: str = "valid", **options: Any) -> Tensor:
+        return C.correlate2d(self, k, mode, **options)
 
-    def convolve2d(self, k: ArrayLike, mode: str = "valid") -> Tensor:
-        return C.convolve2d(self, k, mode)
+    def convolve2d(self, k: ArrayLike, mode: str = "valid", **options: Any) -> Tensor:
+        return C.convolve2d(self, k, mode, **options)
 
     # ----- tensor expressions -----------------------------------------------------------
     # Indexing, reductions, shape ops, more math, comparisons and dtype conversions: each a

@@ -8,15 +8,21 @@ from typing import Any
 import numpy as np
 
 from ..ops.conv import correlate2d
+from ..ops.pool import avg_pool2d, max_pool2d
 from ..tensor import Tensor
 from .module import Module, _as_input, _uniform
 
 
-class Conv2d(Module):
-    """Y_i = B_i + Σ_j X_j ⋆ K_ij on a batch (N, C_in, H, W) -> (N, C_out, H − kh + 1, W − kw + 1).
+def _pair(v: Any) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(v)  # type: ignore[return-value]
 
-    The weight K is (out_channels, in_channels, kh, kw); the bias holds one value per
-    output channel, broadcast over the output's rows and columns.
+
+class Conv2d(Module):
+    """Y_i = B_i + Σ_j X_j ⋆ K_ij on (N, C_in, H, W) or (C_in, H, W): `tc.conv2d` with
+    the layer's stride, padding, dilation and groups (PyTorch's `nn.Conv2d`).
+
+    The weight K is (out_channels, in_channels // groups, kh, kw); the bias holds one
+    value per output channel, broadcast over the output's rows and columns.
     """
 
     def __init__(
@@ -24,15 +30,25 @@ class Conv2d(Module):
         in_channels: int,
         out_channels: int,
         kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
         bias: bool = True,
         *,
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        kh, kw = _pair(kernel_size)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)
-        bound = 1 / math.sqrt(in_channels * kh * kw)
-        self.weight = Tensor(_uniform((out_channels, in_channels, kh, kw), bound, rng, dtype), True, "weight")
+        self.stride, self.dilation, self.groups = _pair(stride), _pair(dilation), groups
+        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        fan_in = in_channels // groups * kh * kw
+        bound = 1 / math.sqrt(fan_in)
+        self.weight = Tensor(_uniform((out_channels, in_channels // groups, kh, kw), bound, rng, dtype), True, "weight")
         self.bias = Tensor(_uniform((out_channels,), bound, rng, dtype), True, "bias") if bias else None
 
     def own_parameters(self) -> list[tuple[str, Tensor]]:
@@ -40,12 +56,47 @@ class Conv2d(Module):
 
     def forward(self, x: Any) -> Tensor:
         x = _as_input(x, self.weight)
-        if x.ndim != 4:
-            raise ValueError(f"Conv2d: expected input (N, C, H, W), got shape {x.shape}")
-        y = correlate2d(x, self.weight)
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Conv2d: expected input (N, C, H, W) or (C, H, W), got shape {x.shape}")
+        # correlate2d, the seed's op (drawings name it so); no padding is its valid mode
+        padding = None if self.padding in ((0, 0), "valid") else self.padding
+        y = correlate2d(x, self.weight, stride=self.stride, padding=padding, dilation=self.dilation,
+                        groups=self.groups)
         if self.bias is None:
             return y
         return self.bias.reshape(self.out_channels, 1, 1) + y
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, bias={self.bias is not None}"
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        if self.stride != (1, 1):
+            s += f", stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + f", bias={self.bias is not None}"
+
+
+class MaxPool2d(Module):
+    """Maximum over kernel_size windows every `stride` (default: kernel_size) positions,
+    padding with −inf: `tc.max_pool2d`."""
+
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0) -> None:
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def forward(self, x: Any) -> Tensor:
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(MaxPool2d):
+    """Average over kernel_size windows every `stride` (default: kernel_size) positions,
+    padding with zeros that count in the average: `tc.avg_pool2d`."""
+
+    def forward(self, x: Any) -> Tensor:
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)

@@ -4,6 +4,12 @@
 input become node outputs; every other tensor is a constant and becomes an initializer
 the first time an op asks for it (so a weight transposed for a `Gemm` never ships twice).
 Each op is written by its entry in `ops.OPS`, keyed by its Function class.
+
+A few values are computed from tensors outside the graph: comparisons (`x > 0`, bool),
+integer and bool casts (`astype`) and `argmax`/`argmin` make new constant tensors with
+no `_ctx`. The trace records each of them as a `Derived` (keyed by the id of the array
+it made), so a `where(x > 0, ...)` is exported as `Greater` + `Where` rather than with
+the example's mask frozen in.
 """
 
 from __future__ import annotations
@@ -21,8 +27,22 @@ from ..tensor import Tensor
 Mapper = Callable[["Builder", Function, Tensor], "str | tuple[str, int | None]"]
 
 
-def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
-    """Every tensor that leads to `roots`, parents first (explicit stack: no recursion limit)."""
+class Derived:
+    """A value made outside the graph from tensors (a comparison, a cast to an integer or
+    bool dtype, an argmax): what made it, recorded during the trace. `kind` picks its
+    mapper in `ops.DERIVED`; `parents` are the tensors it was computed from; the other
+    attributes are its options."""
+
+    def __init__(self, kind: str, parents: Sequence[Tensor], result: Tensor, **options: Any) -> None:
+        self.kind, self.name, self.parents, self.scope = kind, kind, list(parents), None
+        self.result = result  # keeps the array alive, so its id stays unique during the export
+        for key, value in options.items():
+            setattr(self, key, value)
+
+
+def toposort(roots: Sequence[Tensor], derived: dict[int, Derived] | None = None) -> list[Tensor]:
+    """Every tensor that leads to `roots`, parents first (explicit stack: no recursion limit);
+    with `derived`, also through the values made outside the graph."""
     order: list[Tensor] = []
     seen: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(r, False) for r in reversed(roots)]
@@ -35,8 +55,9 @@ def toposort(roots: Sequence[Tensor]) -> list[Tensor]:
             continue
         seen.add(id(t))
         stack.append((t, True))
-        if t._ctx is not None:
-            stack.extend((p, False) for p in reversed(t._ctx.parents) if id(p) not in seen)
+        fn = t._ctx if t._ctx is not None or derived is None else derived.get(id(t._data))
+        if fn is not None:
+            stack.extend((p, False) for p in reversed(fn.parents) if id(p) not in seen)
     return order
 
 
@@ -55,11 +76,13 @@ def graph_name(model_or_fn: Any) -> str:
 class Builder:
     """Nodes and initializers of one ONNX graph, named after the traced tensors."""
 
-    def __init__(self, onnx: Any, opset: int, dynamic_batch: bool, param_names: dict[int, str]) -> None:
+    def __init__(self, onnx: Any, opset: int, dynamic_batch: bool, param_names: dict[int, str],
+                 derived: dict[int, Derived] | None = None) -> None:
         self.onnx, self.helper = onnx, onnx.helper
         self.opset = opset
         self.dynamic_batch = dynamic_batch
         self.param_names = param_names
+        self.derived: dict[int, Derived] = derived or {}  # id(array) -> how it was made
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.names: dict[int, str] = {}  # id(tensor) -> the ONNX value holding it
@@ -69,6 +92,7 @@ class Builder:
         self.consumers: dict[int, int] = {}  # id(tensor) -> how many recorded ops read it
         self.outputs: set[int] = set()
         self.skip: set[int] = set()  # tensors computed inside a fused node
+        self._input_ids: set[int] = set()
         self._count = itertools.count()
         self._keep: list[Tensor] = []  # tensors whose id() is a key here stay alive
 
@@ -82,6 +106,19 @@ class Builder:
 
     def is_const(self, t: Tensor) -> bool:
         return id(t) not in self.depends
+
+    def ctx(self, t: Tensor) -> Function | Derived | None:
+        """The op that made `t`: its Function, or the record of a value made outside the graph."""
+        return t._ctx if t._ctx is not None else self.derived.get(id(t._data))
+
+    def computed_array(self, array: Any) -> bool:
+        """Whether an array an op holds as an option (an index, a mask) was computed from an
+        input during the trace: then it has no constant value to export."""
+        fn = self.derived.get(id(array))
+        if fn is None:
+            return False
+        inputs = self._input_ids
+        return any(id(t) in inputs for t in toposort(fn.parents, self.derived))
 
     def name(self, t: Tensor) -> str:
         """The ONNX value holding `t`; a constant becomes an initializer on first use."""
@@ -102,18 +139,25 @@ class Builder:
         return self.param_names.get(id(t)) or t.name or "const"
 
     def input(self, t: Tensor, like: Tensor) -> str:
-        """`t` as an input of an op whose result is `like`: floats converted to its dtype
-        (numpy promotes mixed float types; ONNX ops want them equal)."""
+        """`t` as an input of an op whose float result is `like`: converted to its dtype
+        (numpy promotes mixed types, a bool mask times a float included; ONNX ops want them equal)."""
+        if t.dtype == like.dtype or like.dtype.kind != "f":
+            return self.name(t)
+        return self.as_dtype(t, like.dtype)
+
+    def as_dtype(self, t: Tensor, dtype: Any) -> str:
+        """`t` converted to `dtype`: a converted initializer when constant, else a `Cast`."""
         name = self.name(t)
-        if t.dtype == like.dtype or t.dtype.kind != "f" or like.dtype.kind != "f":
+        if t.dtype == dtype:
             return name
         if self.is_const(t):
-            return self.constant(t.data.astype(like.dtype), f"{name}_{like.dtype}")
-        return self.node("Cast", [name], to=self.dtype(like.dtype))
+            return self.constant(t.data.astype(dtype), f"{name}_{np.dtype(dtype)}")
+        return self.node("Cast", [name], to=self.dtype(dtype))
 
     def constant(self, array: Any, base: str = "const") -> str:
         name = self.fresh(base)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # np.array, not np.ascontiguousarray: that one turns a 0-d array into shape (1,)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def ints(self, values: Sequence[int], base: str = "shape") -> str:
@@ -132,19 +176,21 @@ class Builder:
     def build(
         self, inputs: list[Tensor], in_names: list[str], outputs: list[Tensor], out_names: list[str], name: str
     ) -> Any:
-        from .ops import FUSIONS, OPS
+        from .ops import DERIVED, FUSIONS, NOT_EXPORTED, OPS
 
         self.used.update(in_names)
         self.used.update(out_names)
         for t, n in zip(inputs, in_names):
             self.names[id(t)] = n
             self.batch[id(t)] = 0 if self.dynamic_batch else None
-        order = toposort(outputs)
-        self.depends = {id(t) for t in inputs}
+        order = toposort(outputs, self.derived)
+        self._input_ids = {id(t) for t in inputs}
+        self.depends = set(self._input_ids)
         for t in order:
-            if t._ctx is not None and any(id(p) in self.depends for p in t._ctx.parents):
+            fn = self.ctx(t)
+            if fn is not None and any(id(p) in self.depends for p in fn.parents):
                 self.depends.add(id(t))
-                for p in t._ctx.parents:
+                for p in fn.parents:
                     self.consumers[id(p)] = self.consumers.get(id(p), 0) + 1
         for i, o in enumerate(outputs):
             if id(o) not in self.depends:
@@ -162,14 +208,15 @@ class Builder:
                         fused[id(t)] = mapper
                         break
         for t in order:
-            fn = t._ctx
+            fn = self.ctx(t)
             if fn is None or id(t) not in self.depends or id(t) in self.skip:
                 continue
-            mapper = fused.get(id(t)) or OPS.get(type(fn))
+            mapper = fused.get(id(t)) or (DERIVED[fn.kind] if isinstance(fn, Derived) else OPS.get(type(fn)))
             if mapper is None:
+                reason = NOT_EXPORTED.get(type(fn).__name__)
                 raise ValueError(
-                    f"onnx.export: op {fn.name!r} ({type(fn).__name__}) has no ONNX form; "
-                    f"it was created {where(fn, t)}"
+                    f"onnx.export: op {fn.name!r} ({type(fn).__name__}) has no ONNX form"
+                    f"{f' ({reason})' if reason else ''}; it was created {where(fn, t)}"
                 )
             scope = getattr(fn, "scope", None)
             self._prefix = f"{scope.path}/" if scope is not None and getattr(scope, "path", None) else ""
@@ -218,6 +265,10 @@ class Builder:
     # ----- the batch axis (dynamic_batch) ---------------------------------------------------
     def batch_axis(self, t: Tensor) -> int | None:
         return self.batch.get(id(t))
+
+    def refuse_batch(self, what: str) -> None:
+        """An op that cannot hold for every batch size (it picks, pads or joins along the batch axis)."""
+        raise ValueError(f"onnx.export: {what} along the batch axis cannot be exported with dynamic_batch=True")
 
     def default_batch_axis(self, fn: Function, out: Tensor) -> int | None:
         """Elementwise, matmul, conv, pooling: an input's batch axis, aligned from the right

@@ -10,13 +10,14 @@ constant of the exported model: it is folded into one initializer.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..tensor import Tensor
-from .builder import Builder, graph_name
+from .builder import Builder, Derived, graph_name
 
 DEFAULT_OPSET = 18  # Reduce* take their axes as an input from here on; every major runtime runs it
 MIN_OPSET = 13  # Softmax over one axis, ReduceSum's axes as an input, Clip's bounds as inputs
@@ -63,12 +64,110 @@ def _names(given: Sequence[str] | None, n: int, base: str, what: str) -> list[st
     return names
 
 
-def trace(model_or_fn: Callable[..., Any], inputs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+@contextlib.contextmanager
+def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
+    """While tracing, the functions that make values outside the graph (comparisons,
+    integer/bool casts, argmax/argmin) also note what they were computed from.
+
+    They are wrapped where Tensor's operators and methods find them (the ops modules)
+    and as `tc.astype`/`tc.argmax`/`tc.argmin`/`tc.where`; the originals are put back
+    afterwards. A value made from traced tensors is marked as requiring grad for the
+    trace, so the ops that read it are recorded even when nothing else they read is
+    traced (`where(x > 0, 1.0, -1.0)`); the mark is taken off again at the end.
+    """
+    import tinygrad_cnn as package
+
+    from ..ops import elementwise as E
+    from ..ops import index as I
+    from ..ops import reduce as R
+    from ..ops import shape as S
+
+    marked: list[Tensor] = []
+
+    def note(kind: str, parents: list[Tensor], out: Tensor, **options: Any) -> Tensor:
+        if any(p.requires_grad for p in parents):  # made from the traced graph, not from constants alone
+            record[id(out._data)] = Derived(kind, parents, out, **options)
+            out.requires_grad = True
+            marked.append(out)
+        return out
+
+    def compare(op: str, a: Tensor, b: Any) -> Tensor:
+        out = originals["compare"](op, a, b)
+        parents = [a, b] if isinstance(b, Tensor) else [a]
+        return note("compare", parents, out, op=op, other=None if isinstance(b, Tensor) else b)
+
+    def astype(x: Any, dtype: Any) -> Tensor:
+        out = originals["astype"](x, dtype)
+        if out._ctx is None and isinstance(x, Tensor) and out is not x:  # an integer/bool cast: no op recorded
+            note("astype", [x], out, to=out.dtype)
+        return out
+
+    def arg(kind: str) -> Callable[..., Tensor]:
+        def wrapped(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+            out = originals[kind](x, axis, keepdims, dim=dim, keepdim=keepdim)
+            if isinstance(x, Tensor):
+                axis_ = R.pick_axis(kind, axis, dim)
+                if axis_ is not None and x.ndim:
+                    axis_ = R.normalize_axes(kind, axis_, x.ndim)[0]
+                note(kind, [x], out, axis=axis_, keepdims=out.ndim == x.ndim and x.ndim > 0)
+            return out
+
+        return wrapped
+
+    def where(cond: Any, a: Any, b: Any) -> Tensor:
+        out = originals["where"](cond, a, b)
+        c = cond._data if isinstance(cond, Tensor) else None
+        if out._ctx is None and c is not None and id(c) in record:
+            # a traced condition choosing between constants: record the op the library left out
+            # (the same forward: the branches as constants of the result's dtype)
+            branches = [t if isinstance(t, Tensor) else Tensor._make(np.asarray(t, dtype=out.dtype)) for t in (a, b)]
+            c_tensor = Tensor._make(c)
+            c_tensor.requires_grad = True
+            marked.append(c_tensor)
+            out = E.Where.apply(c_tensor, *branches)
+            marked.append(out)
+        return out
+
+    def getitem(x: Tensor, idx: Any) -> Tensor:
+        for item in idx if isinstance(idx, tuple) else (idx,):
+            if isinstance(item, Tensor) and id(item._data) in record:
+                kind = "boolean mask" if item.dtype == np.bool_ else "index array"
+                raise ValueError(
+                    f"onnx.export: indexing a tensor of shape {x.shape} with a {kind} computed from the input "
+                    "(the result's shape would depend on the values) has no ONNX form here; "
+                    "use tc.where(mask, x, 0) instead"
+                )
+        return originals["getitem"](x, idx)
+
+    where_ = {"compare": E, "astype": S, "argmax": R, "argmin": R, "where": E, "getitem": I}
+    wrappers = {"compare": compare, "astype": astype, "argmax": arg("argmax"), "argmin": arg("argmin"),
+                "where": where, "getitem": getitem}
+    originals = {name: getattr(module, name) for name, module in where_.items()}
+    also_package = [name for name in originals if getattr(package, name, None) is originals[name]]
+    try:
+        for name, module in where_.items():
+            setattr(module, name, wrappers[name])
+        for name in also_package:
+            setattr(package, name, wrappers[name])
+        yield
+    finally:
+        for name, module in where_.items():
+            setattr(module, name, originals[name])
+        for name in also_package:
+            setattr(package, name, originals[name])
+        for t in marked:
+            t.requires_grad = False
+
+
+def trace(
+    model_or_fn: Callable[..., Any], inputs: list[Tensor], derived: dict[int, Derived] | None = None
+) -> tuple[list[Tensor], list[Tensor]]:
     """One forward pass that records every op downstream of the inputs.
 
     Returns the traced inputs (fresh Tensors sharing the examples' data) and the outputs.
     A Module runs in eval mode (Dropout off, BatchNorm on its running statistics) and is
-    put back in the mode it was in.
+    put back in the mode it was in. Values made outside the graph (comparisons, integer
+    casts, argmax) are noted in `derived` when it is given.
     """
     from ..grad_mode import grad_mode
 
@@ -81,7 +180,7 @@ def trace(model_or_fn: Callable[..., Any], inputs: list[Tensor]) -> tuple[list[T
     if callable(getattr(model_or_fn, "eval", None)):
         model_or_fn.eval()  # type: ignore[attr-defined]
     try:
-        with grad_mode(True):
+        with grad_mode(True), _recording_derived(derived if derived is not None else {}):
             outputs = _as_outputs(model_or_fn(*traced))
     finally:
         if isinstance(training, bool) and callable(getattr(model_or_fn, "train", None)):
@@ -131,10 +230,11 @@ def export(
         raise ValueError(f"onnx.export: opset {opset} is not supported; use {MIN_OPSET} to {newest}")
     inputs = _as_inputs(example_inputs)
     in_names = _names(input_names, len(inputs), "input", "input_names")
-    traced, outputs = trace(model_or_fn, inputs)
+    derived: dict[int, Derived] = {}
+    traced, outputs = trace(model_or_fn, inputs, derived)
     out_names = _names(output_names, len(outputs), "output", "output_names")
     params = model_or_fn.named_parameters() if callable(getattr(model_or_fn, "named_parameters", None)) else []
-    builder = Builder(onnx, opset, dynamic_batch, {id(p): name for name, p in params})
+    builder = Builder(onnx, opset, dynamic_batch, {id(p): name for name, p in params}, derived)
     graph = builder.build(traced, in_names, outputs, out_names, graph_name(model_or_fn))
     ir = max(8, onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)]))
     model = onnx.helper.make_model(

@@ -5,7 +5,9 @@ A mapper gets the builder, the op (its options are attributes: `fn.mode`, `fn.ax
 the result (or the name and the result's batch axis, when the op moves that axis).
 `FUSIONS` recognise a few patterns of several ops that ONNX has one node for: a mean
 (sum, then divide by the count), a linear layer (`x @ W.T + b` -> `Gemm`) and a conv
-layer's bias (`Conv` with its `B` input).
+layer's bias (`Conv` with its `B` input). `DERIVED` writes the values made outside the
+graph (comparisons, integer casts, argmax; see `builder.Derived`). `NOT_EXPORTED` names
+the op classes deliberately left without a mapping, with the reason the error gives.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import numpy as np
 
 from ..ops import conv as C
 from ..ops import elementwise as E
+from ..ops import index as I
 from ..ops import loss as L
 from ..ops import matmul as M
+from ..ops import reduce as R
 from ..ops import shape as S
 from ..function import Function
 from ..tensor import Tensor
@@ -76,21 +80,119 @@ def _cast(b: Builder, fn: Function, out: Tensor) -> str:
     return b.node("Cast", [b.name(fn.parents[0])], to=b.dtype(fn.to))
 
 
+def _scalar(b: Builder, value: float, like: Tensor, base: str = "c") -> str:
+    return b.constant(np.asarray(value, dtype=like.dtype), base)
+
+
+def _log1p(b: Builder, fn: Function, out: Tensor) -> str:
+    """ln(1 + X): ONNX has no log1p; Log of 1 + X (float32 loses the relative accuracy of
+    numpy's log1p for |X| below ~1e-7, not the absolute one)."""
+    return b.node("Log", [b.node("Add", [b.input(fn.parents[0], out), _scalar(b, 1.0, out, "one")])])
+
+
+def _where(b: Builder, fn: Function, out: Tensor) -> str:
+    """where(C, A, B): C a constant bool initializer or a comparison computed in the graph."""
+    c, x, y = fn.parents
+    return b.node("Where", [b.as_dtype(c, np.bool_), b.input(x, out), b.input(y, out)])
+
+
+# ----- activations (ops/activation.py) ----------------------------------------------------------
+_SQRT2 = float(np.sqrt(2.0))
+
+
+def _normal_cdf_nodes(b: Builder, x: str, like: Tensor) -> str:
+    """Φ(X) = ½·(1 + erf(X/√2))"""
+    e = b.node("Erf", [b.node("Div", [x, _scalar(b, _SQRT2, like, "sqrt2")])])
+    return b.node("Mul", [b.node("Add", [e, _scalar(b, 1.0, like, "one")]), _scalar(b, 0.5, like, "half")])
+
+
+def _normal_cdf(b: Builder, fn: Function, out: Tensor) -> str:
+    return _normal_cdf_nodes(b, b.input(fn.parents[0], out), out)
+
+
+def _gelu(b: Builder, fn: Function, out: Tensor) -> str:
+    """X·Φ(X): one Gelu node from opset 20, else X·½·(1 + erf(X/√2))."""
+    x = b.input(fn.parents[0], out)
+    if b.opset >= 20:
+        return b.node("Gelu", [x], approximate="none")
+    return b.node("Mul", [x, _normal_cdf_nodes(b, x, out)])
+
+
+def _silu(b: Builder, fn: Function, out: Tensor) -> str:
+    x = b.input(fn.parents[0], out)
+    return b.node("Mul", [x, b.node("Sigmoid", [x])])
+
+
+def _softplus(b: Builder, fn: Function, out: Tensor) -> str:
+    """log(1 + e^(βX))/β, and X where βX > threshold: ONNX's Softplus is the β = 1 curve
+    without the switch, so both are written out."""
+    x = b.input(fn.parents[0], out)
+    bx = x if fn.beta == 1 else b.node("Mul", [x, _scalar(b, fn.beta, out, "beta")])
+    smooth = b.node("Softplus", [bx])
+    if fn.beta != 1:
+        smooth = b.node("Div", [smooth, _scalar(b, fn.beta, out, "beta")])
+    linear = b.node("Greater", [bx, _scalar(b, fn.threshold, out, "threshold")])
+    return b.node("Where", [linear, x, smooth])
+
+
 # ----- reductions ---------------------------------------------------------------------------
-def _reduce(b: Builder, op_type: str, x: Tensor, axes: tuple[int, ...], keepdims: bool, like: Tensor) -> tuple[str, int | None]:
-    name = b.input(x, like)
+def _reduced_batch_axis(b: Builder, x: Tensor, axes: tuple[int, ...], keepdims: bool) -> int | None:
+    """Where x's batch axis is after a reduction over `axes`: gone if reduced, else moved left
+    by the reduced axes before it (unless they are kept)."""
     axis = b.batch_axis(x)
-    if axis is not None:  # the batch axis survives unless it is reduced
-        axis = None if axis in axes else axis if keepdims else axis - sum(a < axis for a in axes)
-    if not axes:  # a sum over no axis at all
-        return b.node("Identity", [name]), axis
-    if op_type == "ReduceSum" or b.opset >= 18:  # the axes became an input: ReduceSum at 13, the rest at 18
-        return b.node(op_type, [name, b.ints(axes, "axes")], keepdims=int(keepdims)), axis
-    return b.node(op_type, [name], axes=list(axes), keepdims=int(keepdims)), axis
+    if axis is None or axis in axes:
+        return None
+    return axis if keepdims else axis - sum(a < axis for a in axes)
 
 
-def _sum(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
-    return _reduce(b, "ReduceSum", fn.parents[0], tuple(fn.axes), fn.keepdims, out)
+def _reduce(b: Builder, op_type: str, x: Tensor, axes: tuple[int, ...], keepdims: bool, like: Tensor) -> tuple[str, int | None]:
+    return _reduce_node(b, op_type, b.input(x, like), axes, keepdims), _reduced_batch_axis(b, x, axes, keepdims)
+
+
+def _reducer(op_type: str) -> Mapper:
+    def write(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
+        return _reduce(b, op_type, fn.parents[0], tuple(fn.axes), fn.keepdims, out)
+
+    return write
+
+
+_sum = _reducer("ReduceSum")
+
+
+def _reduce_node(b: Builder, op_type: str, name: str, axes: tuple[int, ...], keepdims: bool) -> str:
+    """A Reduce* node on a value already named (the axes an input from opset 18, ReduceSum's from 13)."""
+    if not axes:
+        return b.node("Identity", [name])
+    if op_type == "ReduceSum" or b.opset >= 18:
+        return b.node(op_type, [name, b.ints(axes, "axes")], keepdims=int(keepdims))
+    return b.node(op_type, [name], axes=list(axes), keepdims=int(keepdims))
+
+
+def _var(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
+    """Σ (X − mean X)² / (n − c): ReduceMean, Sub, Mul, ReduceSum, Div (ONNX has no variance)."""
+    (x,) = fn.parents
+    axes = tuple(fn.axes)
+    name = b.input(x, out)
+    centred = b.node("Sub", [name, _reduce_node(b, "ReduceMean", name, axes, True)])
+    total = _reduce_node(b, "ReduceSum", b.node("Mul", [centred, centred]), axes, fn.keepdims)
+    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    dof = _scalar(b, max(n - fn.correction, 0.0), out, "dof")
+    return b.node("Div", [total, dof]), _reduced_batch_axis(b, x, axes, fn.keepdims)
+
+
+def _logsumexp(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
+    """log Σ e^X written as m + log Σ e^(X − m), m = max X (an infinite m counts as 0, as in
+    the library): no overflow in any runtime, where ReduceLogSumExp's reference is the naive sum."""
+    (x,) = fn.parents
+    axes = tuple(fn.axes)
+    name = b.input(x, out)
+    m = _reduce_node(b, "ReduceMax", name, axes, True)
+    m = b.node("Where", [b.node("IsInf", [m]), _scalar(b, 0.0, out, "zero"), m])
+    total = _reduce_node(b, "ReduceSum", b.node("Exp", [b.node("Sub", [name, m])]), axes, True)
+    y = b.node("Add", [b.node("Log", [total]), m])
+    if not fn.keepdims and axes:
+        y = b.node("Squeeze", [y, b.ints(axes, "axes")])
+    return y, _reduced_batch_axis(b, x, axes, fn.keepdims)
 
 
 def _fuse_mean(b: Builder, t: Tensor) -> Mapper | None:
@@ -100,7 +202,7 @@ def _fuse_mean(b: Builder, t: Tensor) -> Mapper | None:
         return None
     s, count = fn.parents
     sfn = s._ctx
-    if type(sfn) is not S.Sum or not _single_use(b, s) or not b.is_const(count) or count.size != 1:
+    if type(sfn) is not R.Sum or not _single_use(b, s) or not b.is_const(count) or count.size != 1:
         return None
     x = sfn.parents[0]
     if float(count.data.reshape(())) != float(np.prod([x.shape[a] for a in sfn.axes])) or t.dtype != s.dtype:
@@ -159,6 +261,185 @@ def _flip_nodes(b: Builder, name: str, axes: list[int]) -> str:
 
 def _flip(b: Builder, fn: Function, out: Tensor) -> str:
     return _flip_nodes(b, b.name(fn.parents[0]), [int(a) for a in fn.axes])
+
+
+def _cat(b: Builder, fn: Function, out: Tensor) -> str:
+    axis = int(fn.axis)
+    if any(b.batch_axis(p) == axis for p in fn.parents):
+        b.refuse_batch(f"cat of shapes {tuple(p.shape for p in fn.parents)} along axis {axis}")
+    return b.node("Concat", [b.input(p, out) for p in fn.parents], axis=axis)
+
+
+def _stack(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
+    """stack: each input unsqueezed at the new axis, then one Concat."""
+    axis = int(fn.axis)
+    new_axis = b.ints([axis], "axes")
+    parts = [b.node("Unsqueeze", [b.input(p, out), new_axis]) for p in fn.parents]
+    batch = next((a for a in (b.batch_axis(p) for p in fn.parents) if a is not None), None)
+    return b.node("Concat", parts, axis=axis), (None if batch is None else batch + (batch >= axis))
+
+
+def _pad(b: Builder, fn: Function, out: Tensor) -> str:
+    """Constant padding: ONNX's pads are all the befores, then all the afters."""
+    (x,) = fn.parents
+    widths = [(int(lo), int(hi)) for lo, hi in fn.pad_width]
+    axis = b.batch_axis(x)
+    if axis is not None and widths[axis] != (0, 0):
+        b.refuse_batch(f"pad of {widths[axis]}")
+    if not widths or not any(lo or hi for lo, hi in widths):
+        return b.node("Identity", [b.input(x, out)])
+    pads = b.ints([lo for lo, _ in widths] + [hi for _, hi in widths], "pads")
+    return b.node("Pad", [b.input(x, out), pads, _scalar(b, fn.value, out, "value")], mode="constant")
+
+
+# ----- indexing -------------------------------------------------------------------------------
+INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _expand_index(index: tuple[Any, ...], ndim: int) -> list[Any] | None:
+    """The index with `...` spelt out as full slices and a 1-D bool mask as the int array of its
+    True places (numpy's meaning); None where only the general form will do (a bool mask over
+    several axes, a 0-d bool)."""
+    used = sum(1 for i in index if i is not None and i is not Ellipsis)
+    items: list[Any] = []
+    for item in index:
+        if item is Ellipsis:
+            items.extend([slice(None)] * (ndim - used))
+        elif isinstance(item, np.ndarray) and item.dtype == np.bool_:
+            if item.ndim != 1:
+                return None
+            items.append(np.flatnonzero(item))
+        else:
+            items.append(item)
+    consumed = sum(1 for i in items if i is not None)
+    return items + [slice(None)] * (ndim - consumed)
+
+
+def _getitem(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
+    """x[index] with numpy's rules. Basic indexing (ints, slices, None, ...) is Slice, Squeeze
+    and Unsqueeze; one integer array (or a 1-D constant mask) among slices is a Gather on its
+    axis; anything else (several arrays, ints mixed with arrays, masks over several axes) is one
+    Gather from the flattened tensor at the flat positions the index picks, folded now."""
+    (x,) = fn.parents
+    for item in fn.index:
+        if isinstance(item, np.ndarray) and b.computed_array(item):
+            kind = "boolean mask" if item.dtype == np.bool_ else "index array"
+            raise ValueError(
+                f"onnx.export: getitem with a {kind} computed from the input (its result's shape would depend "
+                f"on the values) has no ONNX form here; use tc.where(mask, x, 0) instead. It was created "
+                f"on an input of shape {x.shape} giving {out.shape}"
+            )
+    items = _expand_index(tuple(fn.index), x.ndim)
+    arrays = [] if items is None else [i for i, item in enumerate(items) if isinstance(item, np.ndarray)]
+    has_int = items is not None and any(isinstance(item, (int, np.integer)) for item in items)
+    if items is None or len(arrays) > 1 or (arrays and has_int):
+        return _flat_gather(b, x, fn.index, out)
+    name = b.input(x, out)
+    batch = b.batch_axis(x)
+    starts: list[int] = []
+    ends: list[int] = []
+    axes: list[int] = []
+    steps: list[int] = []
+    squeeze: list[int] = []
+    unsqueeze: list[int] = []
+    gather: tuple[int, np.ndarray] | None = None
+    axis = pos = 0  # the input axis an item reads, the output position it writes
+    new_batch = None
+    for item in items:
+        if item is None:
+            unsqueeze.append(pos)
+            pos += 1
+            continue
+        n = x.shape[axis]
+        if isinstance(item, slice) and item.indices(n) == (0, n, 1):  # the whole axis: nothing to do
+            if axis == batch:
+                new_batch = pos
+            pos += 1
+        elif axis == batch:
+            b.refuse_batch(f"indexing {item!r}")
+        elif isinstance(item, slice):
+            start, stop, step = item.indices(n)
+            starts.append(start)
+            ends.append(INT64_MIN if stop < 0 else stop)  # −1 from indices(): stop before index 0
+            axes.append(axis)
+            steps.append(step)
+            pos += 1
+        elif isinstance(item, np.ndarray):
+            gather = (axis, item.astype(np.int64) % max(n, 1))
+            pos += item.ndim
+        else:
+            starts.append(int(item) % n)
+            ends.append(int(item) % n + 1)
+            axes.append(axis)
+            steps.append(1)
+            squeeze.append(axis)
+        axis += 1
+    if axes:
+        name = b.node("Slice", [name, b.ints(starts, "starts"), b.ints(ends, "ends"), b.ints(axes, "axes"),
+                                b.ints(steps, "steps")])
+    if squeeze:
+        name = b.node("Squeeze", [name, b.ints(squeeze, "axes")])
+    if gather is not None:
+        name = b.node("Gather", [name, b.ints(gather[1].ravel(), "indices") if gather[1].ndim == 1 else
+                                 b.constant(gather[1], "indices")], axis=gather[0])
+    if unsqueeze:
+        name = b.node("Unsqueeze", [name, b.ints(unsqueeze, "axes")])
+    if name == b.names.get(id(x)) or not (axes or squeeze or gather is not None or unsqueeze):
+        name = b.node("Identity", [name])
+    return name, new_batch
+
+
+def _flat_gather(b: Builder, x: Tensor, index: tuple[Any, ...], out: Tensor) -> tuple[str, None]:
+    if b.batch_axis(x) is not None:
+        b.refuse_batch("advanced indexing")
+    positions = np.arange(x.size, dtype=np.int64).reshape(x.shape)[index]
+    flat = b.node("Reshape", [b.input(x, out), b.ints([-1])])
+    return b.node("Gather", [flat, b.constant(np.ascontiguousarray(positions), "positions")], axis=0), None
+
+
+# ----- values made outside the graph (builder.Derived) -----------------------------------------
+_COMPARISONS = {"lt": "Less", "le": "LessOrEqual", "gt": "Greater", "ge": "GreaterOrEqual", "eq": "Equal",
+                "ne": "Equal"}
+
+
+def _compare(b: Builder, fn: Any, out: Tensor) -> str:
+    """x < y, x == 0.5, ...: compared in the dtype numpy compared them in; != is Not(Equal)."""
+    a = fn.parents[0]
+    other = fn.parents[1] if len(fn.parents) > 1 else fn.other
+    values = other.data if isinstance(other, Tensor) else other
+    dtype = np.result_type(a.data, values)
+    right = b.as_dtype(other, dtype) if isinstance(other, Tensor) else b.constant(np.asarray(values, dtype=dtype), "other")
+    y = b.node(_COMPARISONS[fn.op], [b.as_dtype(a, dtype), right])
+    return b.node("Not", [y]) if fn.op == "ne" else y
+
+
+def _astype(b: Builder, fn: Any, out: Tensor) -> str:
+    """A cast to or from an integer or bool dtype (float to int truncates toward zero, as numpy)."""
+    return b.node("Cast", [b.name(fn.parents[0])], to=b.dtype(fn.to))
+
+
+def _arg(op_type: str) -> Mapper:
+    def write(b: Builder, fn: Any, out: Tensor) -> tuple[str, int | None]:
+        (x,) = fn.parents
+        if x.ndim == 0:  # the only element's index
+            return b.node("Identity", [b.constant(np.zeros((), np.int64), "zero")]), None
+        if fn.axis is None:  # an index into the flattened tensor, as numpy
+            if b.batch_axis(x) is not None:
+                b.refuse_batch(f"{fn.kind} over all axes")
+            y = b.node(op_type, [b.node("Reshape", [b.name(x), b.ints([-1])])], axis=0, keepdims=0)
+            return (b.node("Reshape", [y, b.ints(out.shape)]) if fn.keepdims else y), None
+        return (b.node(op_type, [b.name(x)], axis=int(fn.axis), keepdims=int(fn.keepdims)),
+                _reduced_batch_axis(b, x, (int(fn.axis),), fn.keepdims))
+
+    return write
+
+
+DERIVED: dict[str, Mapper] = {
+    "compare": _compare,
+    "astype": _astype,
+    "argmax": _arg("ArgMax"),
+    "argmin": _arg("ArgMin"),
+}
 
 
 # ----- matmul and linear layers ---------------------------------------------------------------
@@ -311,15 +592,29 @@ def _fuse_conv_bias(b: Builder, t: Tensor) -> Mapper | None:
     return None
 
 
-# Ops of the complete convolution (conv2d, conv_transpose2d, pooling), mapped where this
-# version of the library has them.
-_pool_module = importlib.import_module("..ops.pool", __package__) if importlib.util.find_spec(
-    "tinygrad_cnn.ops.pool") is not None else None
+def _optional_module(name: str) -> Any:
+    """An ops module that this version of the library may not have yet (None then)."""
+    full = f"tinygrad_cnn.ops.{name}"
+    return importlib.import_module(full) if importlib.util.find_spec(full) is not None else None
+
+
+_pool_module = _optional_module("pool")
+_activation_module = _optional_module("activation")
+
+# Ops that not every version of the library has, looked up by name: the complete
+# convolution (conv2d, conv_transpose2d, pooling) and the activations beyond the seed's.
 _OPTIONAL: list[tuple[Any, str, Mapper]] = [
     (C, "Conv2d", _conv),
     (C, "ConvTranspose2d", _conv_transpose),
     (_pool_module, "MaxPool2d", _pool("MaxPool")),
     (_pool_module, "AvgPool2d", _pool("AveragePool", count_include_pad=1)),  # the padding counts, as PyTorch
+    (_activation_module, "LeakyReLU", lambda b, fn, out: b.node(
+        "LeakyRelu", [b.input(fn.parents[0], out)], alpha=float(fn.negative_slope))),
+    (_activation_module, "ELU", lambda b, fn, out: b.node("Elu", [b.input(fn.parents[0], out)], alpha=float(fn.alpha))),
+    (_activation_module, "GELU", _gelu),
+    (_activation_module, "SiLU", _silu),
+    (_activation_module, "Softplus", _softplus),
+    (_activation_module, "NormalCDF", _normal_cdf),  # Φ: in recorded backwards of gelu
 ]
 CONVS = (C.Correlate2d, C.Convolve2d) + tuple(
     getattr(C, name) for name in ("Conv2d",) if hasattr(C, name)
@@ -342,19 +637,49 @@ OPS: dict[type[Function], Mapper] = {
     E.Tanh: _unary("Tanh"),
     E.ReLU: _unary("Relu"),
     E.Clip: _clip,
+    E.Abs: _unary("Abs"),
+    E.Sqrt: _unary("Sqrt"),
+    E.Sin: _unary("Sin"),
+    E.Cos: _unary("Cos"),
+    E.Log1p: _log1p,
+    E.Maximum: _binary("Max"),
+    E.Minimum: _binary("Min"),
+    E.Where: _where,
     L.Softmax: _softmax("Softmax"),
     L.LogSoftmax: _softmax("LogSoftmax"),
     M.MatMul: _matmul,
-    S.Sum: _sum,
+    R.Sum: _sum,
+    R.Max: _reducer("ReduceMax"),
+    R.Min: _reducer("ReduceMin"),
+    R.Var: _var,
+    R.LogSumExp: _logsumexp,
     S.Reshape: _reshape,
     S.Transpose: _transpose,
     S.BroadcastTo: _broadcast_to,
     S.Flip: _flip,
     S.Cast: _cast,
+    S.Cat: _cat,
+    S.Stack: _stack,
+    S.Pad: _pad,
+    I.GetItem: _getitem,
     C.Correlate2d: _conv,
     C.Convolve2d: _conv,
 }
 OPS.update({getattr(m, name): mapper for m, name, mapper in _OPTIONAL if getattr(m, name, None) is not None})
+
+# Op classes left without a mapping on purpose: the reason is part of the export's error.
+_LOSS = "a loss is for training: export the model and compute the loss outside it"
+NOT_EXPORTED: dict[str, str] = {
+    "BinaryCrossEntropy": _LOSS,
+    "NLLLoss": _LOSS + " (its labels are an option, so they would be frozen into the file)",
+    "BCEWithLogits": _LOSS,
+    "MSELoss": _LOSS,
+    "IndexAdd": "it only appears in recorded backward graphs (the gradient of indexing)",
+    "MaxUnpool2d": "it only appears in recorded backward graphs of max_pool2d",
+    "MaxPoolSelect": "it only appears in recorded backward graphs of max_pool2d",
+    "Select": "it only appears in recorded backward graphs, its condition an array computed from the values "
+              "when the graph was recorded, which the file would freeze",
+}
 
 # Patterns tried on every op before OPS, in this order: (builder, tensor) -> a mapper
 # for the fused node (having marked the ops it absorbs as skipped), or None.

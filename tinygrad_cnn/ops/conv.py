@@ -1,4 +1,5 @@
-"""2-D cross-correlation (X ⋆ K) and convolution (X * K = X ⋆ rot180(K)).
+"""2-D cross-correlation (X ⋆ K), convolution (X * K = X ⋆ rot180(K)) and the
+transposed convolution, with stride, padding, dilation and groups.
 
 One channel, valid mode, for a kernel of size kh×kw:
 
@@ -12,102 +13,70 @@ kernel entry it met:
     dE/dX[p, q] = Σ_uv dE/dY[p−u, q−v] K[u, v]     ->  dE/dX = dE/dY *full K
 
 With channels, Y_i = Σ_j X_j ⋆ K_ij, so dE/dK_ij = X_j ⋆ dE/dY_i and
-dE/dX_j = Σ_i dE/dY_i *full K_ij; a batch sums dE/dK over its samples. A bias added
-after the layer gets dE/dB_i = dE/dY_i, summed over the axes it was broadcast along.
+dE/dX_j = Σ_i dE/dY_i *full K_ij; a batch sums dE/dK over its samples.
 
-Those formulas are the backward pass. When the backward is itself recorded
-(`create_graph=True`) they are evaluated literally with `correlate2d`/`convolve2d`,
-so the gradient graph can be drawn and differentiated again. Otherwise the same
-values come from the fast route: im2col (the kh·kw shifted windows of X copied into
-one matrix) and a single GEMM forward, dK from the same columns, dX by col2im.
+The options generalise the same two formulas (derived on the docs' math page):
+
+- stride s: Y[a, b] = Σ_uv X[a·s+u, b·s+v] K[u, v]. Only every s-th window is kept, so
+  dE/dY is spread back with s − 1 zeros between its entries, dil_s(dE/dY):
+  dE/dK = X ⋆ dil_s(dE/dY) and dE/dX = dil_s(dE/dY) *full K.
+- padding p: X is padded with p zeros first (pad_p), so dE/dX is the gradient of the
+  padded input with p rows and columns cropped off each side (crop_p).
+- dilation d: the kernel's taps are d apart, i.e. K is dilated, dil_d(K). In dE/dK the
+  taps become the step of the correlation (⋆_d: every d-th position).
+- groups G: the channels split into G groups; the sum over j runs over the input
+  channels of output i's group only.
+
+The transposed convolution is the map dE/dY -> dE/dX of a convolution, given a name.
+
+When the backward is recorded (`create_graph=True`) the formulas are evaluated with
+these very ops (conv_transpose2d for dE/dX, correlate2d with dE/dY as its kernel for
+dE/dK), so the gradient graph can be drawn and differentiated again. Otherwise the same
+values come from the fast kernels in `tinygrad_cnn.kernels.im2col`.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 from typing import Any
 
 import numpy as np
 
+from ..kernels import im2col as kern
+from ..kernels.im2col import Geometry, Pads
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..tensor import ArrayLike, Tensor
 from .elementwise import Grad, tensor
 from .shape import rot180
 
-MODES = ("valid", "full")
+MODES = ("valid", "full", "same")
+# The variant key of the formulas with stride, padding, dilation and groups.
+GENERAL = ("options", "stride/padding/dilation/groups")
+Pair = tuple[int, int]
 
 
-def _check(op: str, x: np.ndarray, k: np.ndarray, mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"{op}: unknown mode {mode!r} for input {x.shape} and kernel {k.shape}; use 'valid' or 'full'")
-    if x.ndim == 2 and k.ndim == 2:
-        pass
-    elif x.ndim in (3, 4) and k.ndim == 4:
-        if x.shape[-3] != k.shape[1]:
-            raise ValueError(
-                f"{op}: input of shape {x.shape} has {x.shape[-3]} channels but the kernel "
-                f"of shape {k.shape} expects {k.shape[1]} (kernel is (C_out, C_in, kh, kw))"
-            )
-    else:
-        raise ValueError(
-            f"{op}: expected input (H, W) with kernel (kh, kw), or input (C_in, H, W) / "
-            f"(N, C_in, H, W) with kernel (C_out, C_in, kh, kw); got input {x.shape} and kernel {k.shape}"
-        )
-    if 0 in k.shape[-2:]:
-        raise ValueError(f"{op}: kernel of shape {k.shape} is empty")
-    if mode == "valid" and (k.shape[-2] > x.shape[-2] or k.shape[-1] > x.shape[-1]):
-        raise ValueError(f"{op}: kernel of shape {k.shape} is larger than the input of shape {x.shape} in 'valid' mode")
+def _four(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(H, W) and (C, H, W) as the (N, C, H, W) they stand for (kernels likewise)."""
+    return (1,) * (4 - len(shape)) + tuple(shape)
 
 
-def _keep_freed_memory() -> bool:
-    """Ask glibc to keep freed buffers instead of handing them back to the OS.
-
-    By default glibc serves every buffer above 128 KiB–32 MiB with a fresh mmap and unmaps
-    it on free, so each training step faults the im2col matrices in again, page by
-    page (measured: 1.4× at size (b), up to 10× at size (a)). With the thresholds raised
-    the memory is reused; the peak stays what one step needs. Set
-    TINYGRAD_CNN_MALLOPT=0 to leave malloc alone.
-    """
-    if not sys.platform.startswith("linux") or os.environ.get("TINYGRAD_CNN_MALLOPT", "1") == "0":
-        return False
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to tune
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    ok = mallopt(m_mmap_threshold, 1 << 30) or mallopt(m_mmap_threshold, 32 << 20)
-    return bool(ok and mallopt(m_trim_threshold, 1 << 30))
+def _out_shape(x: tuple[int, ...], o: int, ho: int, wo: int) -> tuple[int, ...]:
+    return (ho, wo) if len(x) == 2 else x[:-3] + (o, ho, wo)
 
 
-_malloc_tuned: bool | None = None  # set by the first convolution, so importing changes nothing
-
-# Layout of the im2col matrix, by size (measured on 2 cores with OpenBLAS; see
-# docs/performance.md): per-sample GEMMs when the kernel matrix is tiny, batch-last for
-# small images (longest copy runs), channel-major for large ones (Y, dY and dX then
-# change layout in runs of Ho·Wo values, where batch-last would move single values).
-
-
-def _layout(n: int, ckk: int, howo: int) -> str:
-    if ckk <= 16:
-        return "sample"
-    if howo <= 256:
-        return "batch_last"
-    return "channel_major"
-
-
-def _to4d(a: np.ndarray) -> np.ndarray:
-    return a.reshape((1,) * (4 - a.ndim) + a.shape)
-
-
-def _out_shape(x: tuple[int, ...], k: tuple[int, ...], mode: str) -> tuple[int, ...]:
-    sign = 1 if mode == "full" else -1
-    ho, wo = x[-2] + sign * (k[-2] - 1), x[-1] + sign * (k[-1] - 1)
-    if len(x) == 2:
-        return (ho, wo)
-    return x[:-3] + (k[0], ho, wo)
+def _weight_grad_graph(x4: Tensor, g4: Tensor, geo: Geometry) -> Tensor:
+    """dE/dK = pad_p(X) ⋆_d dil_s(dE/dY), recorded as one correlate2d: dE/dY is the kernel,
+    dilated by the stride; samples take the place of channels, since dE/dK_ij sums
+    X_nj ⋆ dE/dY_ni over the samples n (and the groups keep their channels apart)."""
+    n, c, h, w = x4.shape
+    G, cg = geo.groups, c // geo.groups
+    if G == 1:
+        xs = x4.transpose(1, 0, 2, 3)  # (C, N, H, W)
+    else:  # (C/G, G·N, H, W): group g's samples are the input channels of group g
+        xs = x4.reshape(n, G, cg, h, w).transpose(2, 1, 0, 3, 4).reshape(cg, G * n, h, w)
+    dk = Correlate2d.apply(xs, g4.transpose(1, 0, 2, 3), stride=geo.dilation, padding=geo.tight_pads,
+                           dilation=geo.stride, groups=G, mode=None)
+    return dk.transpose(1, 0, 2, 3)  # (C/G, O, kh, kw) -> (O, C/G, kh, kw)
 
 
 class Correlate2d(Function):
@@ -117,153 +86,101 @@ class Correlate2d(Function):
     """
 
     name = "correlate2d"
+    options = ("mode", "stride", "padding", "dilation", "groups", "_keep_cols")
+    buffers = ("cols",)
     variants = {
         ("mode", "full"): """Y_i = Σ_j X_j ⋆full K_ij
         dE/dX_j = Σ_i dE/dY_i *valid K_ij
         dE/dK_ij = rot180(dE/dY_i ⋆ X_j)
-        """
+        """,
+        GENERAL: """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(K_ij)
+        dE/dX_j = crop_p(Σ_i dil_s(dE/dY_i) *full dil_d(K_ij))
+        dE/dK_ij = pad_p(X_j) ⋆_d dil_s(dE/dY_i)
+        """,
     }
-    options = ("mode",)
-    buffers = ("cols", "kmat")
-    mode: str
     flip = False  # convolution flips the kernel: X * K = X ⋆ rot180(K)
+    # Options as the public functions pass them (stride 1, no padding: the seed's layer).
+    stride: Pair = (1, 1)
+    padding: Pads = (0, 0, 0, 0)
+    dilation: Pair = (1, 1)
+    groups = 1
+    mode: str | None = "valid"  # the seed's word for the padding, None when given as numbers
+    _keep_cols = True  # keep the im2col columns for dE/dK (only worth it when K needs a gradient)
+
+    def applied_formulas(self) -> list[str]:
+        """The seed's formulas for stride 1 and valid or full mode, else the general ones."""
+        plain = self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
+        if plain and self.padding == (0, 0, 0, 0):
+            return self.formulas()
+        if plain and self.mode == "full" and ("mode", "full") in self.variants:
+            return self.formulas(("mode", "full"))
+        return self.formulas(GENERAL) if GENERAL in self.variants else self.formulas()
+
+    def _kernel(self, k4: Any) -> Any:
+        """The kernel the correlation runs with: rot180(K) for a convolution."""
+        if not self.flip:
+            return k4
+        return rot180(k4) if isinstance(k4, Tensor) else k4[..., ::-1, ::-1]
 
     def forward(self, x: np.ndarray, k: np.ndarray) -> np.ndarray:
-        global _malloc_tuned
-        if _malloc_tuned is None:
-            _malloc_tuned = _keep_freed_memory()
         dtype = np.result_type(x, k)
-        x4, k4 = _to4d(x).astype(dtype, copy=False), _to4d(k).astype(dtype, copy=False)
-        if self.flip:
-            k4 = k4[..., ::-1, ::-1]
-        o, c, kh, kw = k4.shape
-        if self.mode == "full":  # full = valid on the input padded by kernel − 1 zeros
-            n, _, h, w = x4.shape
-            xp = np.zeros((n, c, h + 2 * (kh - 1), w + 2 * (kw - 1)), dtype)
-            xp[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w] = x4
-            x4 = xp
-        n, _, hp, wp = x4.shape
-        ho, wo = hp - kh + 1, wp - kw + 1
-        self._cols_layout = layout = _layout(n, c * kh * kw, ho * wo)
-        self.kmat = kmat = k4.reshape(o, c * kh * kw)
-        # im2col: the kh·kw shifted windows of X, copied once into the layout's matrix.
-        if layout == "sample":  # (N, C·kh·kw, Ho·Wo): one GEMM per sample, Y comes out NCHW
-            cols = np.empty((n, c, kh, kw, ho, wo), dtype)
-            for u in range(kh):
-                for v in range(kw):
-                    cols[:, :, u, v] = x4[:, :, u : u + ho, v : v + wo]
-            self.cols = cols.reshape(n, c * kh * kw, ho * wo)
-            y = (kmat @ self.cols).reshape(n, o, ho, wo)
-        elif layout == "batch_last":  # (C·kh·kw, Ho·Wo·N): runs of Wo·N values per copy
-            xt = np.ascontiguousarray(x4.transpose(1, 2, 3, 0))
-            cols = np.empty((c, kh, kw, ho, wo, n), dtype)
-            for u in range(kh):
-                for v in range(kw):
-                    cols[:, u, v] = xt[:, u : u + ho, v : v + wo]
-            self.cols = cols.reshape(c * kh * kw, ho * wo * n)
-            y = (kmat @ self.cols).reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
-        else:  # "channel_major", (C·kh·kw, N·Ho·Wo): Y and dX leave in runs of Ho·Wo
-            xc = x4.transpose(1, 0, 2, 3)
-            cols = np.empty((c, kh, kw, n, ho, wo), dtype)
-            for u in range(kh):
-                for v in range(kw):
-                    cols[:, u, v] = xc[:, :, u : u + ho, v : v + wo]
-            self.cols = cols.reshape(c * kh * kw, n * ho * wo)
-            y = (kmat @ self.cols).reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
-        return y.reshape(_out_shape(x.shape, k.shape, self.mode))
+        x4 = x.reshape(_four(x.shape)).astype(dtype, copy=False)
+        k4 = self._kernel(k.reshape(_four(k.shape)).astype(dtype, copy=False))
+        self._geo = geo = Geometry.of(x4.shape, k4.shape, self.stride, self.padding, self.dilation, self.groups)
+        self._layout = kern.choose_layout(geo)
+        cols = kern.im2col(x4, geo, self._layout)
+        self.cols = cols if self._keep_cols else None
+        y = kern.conv_gemm(cols, k4, geo, self._layout)
+        return y.reshape(_out_shape(x.shape, geo.o, geo.ho, geo.wo))
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
-        if isinstance(g, Tensor):  # recorded: the formulas as ops, so they can be drawn and differentiated
+        if isinstance(g, Tensor):
             return self._backward_graph(g)
         x, k = self.parents
-        n, c, h, w = _to4d(x._data).shape
-        o, kh, kw = self.kmat.shape[0], k.shape[-2], k.shape[-1]
-        g4 = _to4d(np.asarray(g)).astype(self.kmat.dtype, copy=False)
-        ho, wo = g4.shape[-2:]
-        hp, wp = ho + kh - 1, wo + kw - 1  # the (padded) input the windows were cut from
-        cols, layout = self.cols, self._cols_layout
-        full_width = layout == "channel_major" and hp * wp < 1.25 * ho * wo
-        gmat: Any = None  # dY as a matrix, made only when dK or the strided col2im needs it
-        if k.requires_grad or not full_width:
-            # dY in the layout of the columns; a no-op when dY already has that memory order.
-            if layout == "sample":
-                gmat = np.ascontiguousarray(g4).reshape(n, o, ho * wo)
-            elif layout == "batch_last":
-                gmat = np.ascontiguousarray(g4.transpose(1, 2, 3, 0)).reshape(o, ho * wo * n)
-            else:
-                gmat = np.ascontiguousarray(g4.transpose(1, 0, 2, 3)).reshape(o, n * ho * wo)
+        xa, ka = self.inputs(g)
+        geo, layout = self._geo, self._layout
+        gl = kern.to_layout(g.reshape(geo.n, geo.o, geo.ho, geo.wo), layout)
         dx = dk = None
-        if k.requires_grad:  # dK = X ⋆ dY: the forward's columns against dY
-            if layout == "sample":
-                dk4 = np.matmul(gmat, cols.transpose(0, 2, 1)).sum(axis=0)
-            else:  # (cols dYᵀ)ᵀ: BLAS runs the long inner dimension better this way round
-                dk4 = (cols @ gmat.T).T
-            dk4 = dk4.reshape(o, c, kh, kw)
-            dk = np.ascontiguousarray(dk4[..., ::-1, ::-1] if self.flip else dk4).reshape(k.shape)
-        if x.requires_grad:  # dX = dY *full K: col2im of Kᵀ dY
-            if full_width:  # dY is laid out afresh for it: gmat is not needed
-                dxp = self._col2im_full_width(g4, c, hp, wp, kh, kw)
-            else:
-                dxp = self._col2im(gmat, n, c, hp, wp, kh, kw, ho, wo)
-            if self.mode == "full":
-                dxp = dxp[:, :, kh - 1 : kh - 1 + h, kw - 1 : kw - 1 + w]
-            dx = dxp.reshape(x.shape)
+        if k.requires_grad:  # dE/dK = X ⋆ dil_s(dE/dY): the forward's columns against dE/dY
+            cols = getattr(self, "cols", None)  # (a buffer: gone after a backward)
+            if cols is None:
+                cols = kern.im2col(xa.reshape(_four(xa.shape)).astype(gl.dtype, copy=False), geo, layout)
+            dk = self._kernel(kern.weight_grad(cols, gl, geo, layout))
+            dk = np.ascontiguousarray(dk, dtype=k.dtype).reshape(k.shape)
+        if x.requires_grad:  # dE/dX = crop_p(dil_s(dE/dY) *full K): col2im
+            k4 = self._kernel(ka.reshape(_four(ka.shape)))
+            dx = kern.input_grad(gl, k4, geo, layout).astype(x.dtype, copy=False).reshape(x.shape)
         return dx, dk
 
-    def _col2im_full_width(self, g4: np.ndarray, c: int, hp: int, wp: int, kh: int, kw: int) -> np.ndarray:
-        """col2im for large images: dY laid out at the input's full width (zeros past
-        column Wo and row Ho), so each window's shift is one offset into a flat row and
-        every add moves contiguous runs of N·H·W values.
-        The ~(H·W)/(Ho·Wo) − 1 extra columns in Kᵀ dY cost less than strided adds."""
-        n, o, ho, wo = g4.shape
-        size = n * hp * wp
-        span = size - ((kh - 1) * wp + kw - 1)  # the last window start that stays inside
-        gfull = np.zeros((o, n, hp, wp), g4.dtype)
-        gfull[:, :, :ho, :wo] = g4.transpose(1, 0, 2, 3)
-        dcols = (self.kmat.T @ gfull.reshape(o, size)[:, :span]).reshape(c, kh * kw, span)
-        dx = np.zeros((c, size), dcols.dtype)
-        for u in range(kh):
-            for v in range(kw):
-                shift = u * wp + v
-                dx[:, shift : shift + span] += dcols[:, u * kw + v]
-        return dx.reshape(c, n, hp, wp).transpose(1, 0, 2, 3)
-
-    def _col2im(self, gmat: np.ndarray, n: int, c: int, hp: int, wp: int, kh: int, kw: int, ho: int, wo: int) -> np.ndarray:
-        """dX (N, C, Hp, Wp): every column of Kᵀ dY added back onto the window it came from."""
-        kt = self.kmat.T
-        if self._cols_layout == "sample":
-            dcols = (kt @ gmat).reshape(n, c, kh, kw, ho, wo)
-            dx = np.zeros((n, c, hp, wp), dcols.dtype)
-            for u in range(kh):
-                for v in range(kw):
-                    dx[:, :, u : u + ho, v : v + wo] += dcols[:, :, u, v]
-            return dx
-        if self._cols_layout == "batch_last":
-            dcols = (kt @ gmat).reshape(c, kh, kw, ho, wo, n)
-            dxt = np.zeros((c, hp, wp, n), dcols.dtype)
-            for u in range(kh):
-                for v in range(kw):
-                    dxt[:, u : u + ho, v : v + wo] += dcols[:, u, v]
-            return dxt.transpose(3, 0, 1, 2)
-        dcols = (kt @ gmat).reshape(c, kh, kw, n, ho, wo)
-        dxc = np.zeros((c, n, hp, wp), dcols.dtype)
-        for u in range(kh):
-            for v in range(kw):
-                dxc[:, :, u : u + ho, v : v + wo] += dcols[:, u, v]
-        return dxc.transpose(1, 0, 2, 3)
-
     def _backward_graph(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        """The seed's formulas as recorded ops (batch and channel axes swapped where
-        the sum runs over samples: dK_ij = Σ_n X_nj ⋆ dY_ni)."""
+        """The formulas as ops, so the gradient can be drawn and differentiated again."""
         x, k = self.parents
-        if x.ndim == 2:  # one channel: the formulas exactly as written, nothing to line up
+        geo = self._geo
+        if geo.stride == geo.dilation == (1, 1) and geo.groups == 1 and self.mode in ("valid", "full"):
+            return self._seed_graph(g)
+        x4, k4, g4 = (t.reshape(_four(t.shape)) for t in (x, k, g))
+        dx = dk = None
+        if x.requires_grad:  # crop_p(dil_s(dE/dY) *full dil_d(K))
+            dx = ConvTranspose2d.apply(g4, self._kernel(k4), stride=geo.stride, padding=geo.pads,
+                                       output_padding=geo.slack, dilation=geo.dilation, groups=geo.groups)
+            dx = dx.reshape(x.shape)
+        if k.requires_grad:  # pad_p(X) ⋆_d dil_s(dE/dY)
+            dk = self._kernel(_weight_grad_graph(x4, g4, geo)).reshape(k.shape)
+        return dx, dk
+
+    def _seed_graph(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The seed's layer (stride 1, valid or full): its formulas exactly as written,
+        with batch and channel axes swapped where the sum runs over samples
+        (dK_ij = Σ_n X_nj ⋆ dY_ni)."""
+        x, k = self.parents
+        if x.ndim == 2:  # one channel: nothing to line up
             x4, k4, g4 = x, k, g
 
             def swap(t: Tensor) -> Tensor:
                 return t
 
         else:
-            x4, k4, g4 = (t.reshape((1,) * (4 - t.ndim) + t.shape) for t in (x, k, g))
+            x4, k4, g4 = (t.reshape(_four(t.shape)) for t in (x, k, g))
 
             def swap(t: Tensor) -> Tensor:
                 return t.transpose(1, 0, 2, 3)
@@ -295,24 +212,247 @@ class Convolve2d(Correlate2d):
         ("mode", "full"): """Y_i = Σ_j X_j *full K_ij = Σ_j X_j ⋆full rot180(K_ij)
         dE/dX_j = Σ_i dE/dY_i ⋆ K_ij
         dE/dK_ij = dE/dY_i ⋆ X_j
-        """
+        """,
+        GENERAL: """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(rot180(K_ij))
+        dE/dX_j = crop_p(Σ_i dil_s(dE/dY_i) ⋆full dil_d(K_ij))
+        dE/dK_ij = rot180(pad_p(X_j) ⋆_d dil_s(dE/dY_i))
+        """,
     }
     flip = True
 
 
-def correlate2d(x: ArrayLike, k: ArrayLike, mode: str = "valid") -> Tensor:
+class Conv2d(Correlate2d):
+    """Y_i = Σ_j pad_p(X_j) ⋆_s dil_d(K_ij)
+    dE/dX_j = crop_p(Σ_i dil_s(dE/dY_i) *full dil_d(K_ij))
+    dE/dK_ij = pad_p(X_j) ⋆_d dil_s(dE/dY_i)
+    """
+
+    name = "conv2d"  # torch.nn.functional.conv2d's name for the same correlation
+    variants = {}
+    mode = None
+
+
+class ConvTranspose2d(Function):
+    """Y_j = crop_p(Σ_i dil_s(X_i) *full dil_d(K_ij))
+    dE/dX_i = Σ_j pad_p(dE/dY_j) ⋆_s dil_d(K_ij)
+    dE/dK_ij = pad_p(dE/dY_j) ⋆_d dil_s(X_i)
+    """
+
+    name = "conv_transpose2d"
+    options = ("stride", "padding", "output_padding", "dilation", "groups")
+    stride: Pair = (1, 1)
+    padding: Pads = (0, 0, 0, 0)
+    output_padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    groups = 1
+
+    def forward(self, x: np.ndarray, k: np.ndarray) -> np.ndarray:
+        dtype = np.result_type(x, k)
+        x4 = x.reshape(_four(x.shape)).astype(dtype, copy=False)
+        k4 = k.astype(dtype, copy=False)
+        (n, _, ho, wo), (_, og, kh, kw) = x4.shape, k4.shape
+        (sh, sw), (dh, dw), (pt, pb, pl, pr) = self.stride, self.dilation, self.padding
+        h = (ho - 1) * sh + dh * (kh - 1) + 1 - pt - pb + self.output_padding[0]
+        w = (wo - 1) * sw + dw * (kw - 1) + 1 - pl - pr + self.output_padding[1]
+        # The convolution whose dE/dX this is: input (N, C_out, H, W), output x's size.
+        self._geo = geo = Geometry.of((n, og * self.groups, h, w), k4.shape, self.stride, self.padding,
+                                     self.dilation, self.groups, out=(ho, wo))
+        self._layout = kern.choose_layout(geo)
+        y = kern.input_grad(kern.to_layout(x4, self._layout), k4, geo, self._layout)
+        return y.reshape(_out_shape(x.shape, geo.c, h, w))
+
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        x, k = self.parents
+        geo = self._geo
+        if isinstance(g, Tensor):  # recorded: a correlate2d for each
+            x4, g4 = x.reshape(_four(x.shape)), g.reshape(_four(g.shape))
+            dx = dk = None
+            if x.requires_grad:
+                dx = Correlate2d.apply(g4, k, stride=geo.stride, padding=geo.tight_pads, dilation=geo.dilation,
+                                       groups=geo.groups, mode=None).reshape(x.shape)
+            if k.requires_grad:
+                dk = _weight_grad_graph(g4, x4, geo)
+            return dx, dk
+        layout = self._layout
+        xa, ka = self.inputs(g)
+        g4 = g.reshape(_four(g.shape))
+        cols = kern.im2col(g4, geo, layout)
+        dx = dk = None
+        if x.requires_grad:  # the convolution that this op is the transpose of
+            dx = kern.conv_gemm(cols, ka.astype(g.dtype, copy=False), geo, layout)
+            dx = dx.astype(x.dtype, copy=False).reshape(x.shape)
+        if k.requires_grad:
+            xl = kern.to_layout(xa.reshape(_four(xa.shape)).astype(g.dtype, copy=False), layout)
+            dk = kern.weight_grad(cols, xl, geo, layout).astype(k.dtype, copy=False)
+        return dx, dk
+
+
+# ----- argument checking and the public functions ---------------------------------------------
+
+
+def _pair(op: str, name: str, value: Any, where: str, minimum: int) -> Pair:
+    """An int or a pair of ints, each at least `minimum`."""
+    ints = (int, np.integer)
+    if isinstance(value, ints) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, ints) and not isinstance(v, bool) for v in value)):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r} ({where})")
+    if min(pair) < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{op}: {name} must be {kind}, got {value!r} ({where})")
+    return pair
+
+
+def _padding(op: str, padding: Any, kshape: tuple[int, ...], stride: Pair, dilation: Pair, where: str,
+             word: str = "padding") -> Pads:
+    """(top, bottom, left, right) for an int, a pair, or 'valid' / 'full' / 'same'."""
+    kh, kw = kshape[-2:]
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "full":  # every overlap of kernel and input: d·(k − 1) zeros
+            ph, pw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+        elif padding == "same":
+            if kh % 2 == 0 or kw % 2 == 0:
+                raise ValueError(f"{op}: {word} 'same' needs an odd kernel, got kernel {tuple(kshape)} ({where})")
+            if stride != (1, 1):
+                raise ValueError(f"{op}: {word} 'same' needs stride 1, got stride {stride} ({where})")
+            ph, pw = dilation[0] * (kh - 1) // 2, dilation[1] * (kw - 1) // 2
+        else:
+            raise ValueError(f"{op}: unknown {word} {padding!r} ({where}); use 'valid', 'full' or 'same'")
+    else:
+        ph, pw = _pair(op, "padding", padding, where, 0)
+    return (ph, ph, pw, pw)
+
+
+def _check_shapes(op: str, x: Tensor, k: Tensor, groups: int, where: str, *, plain_2d: bool = True,
+                  transposed: bool = False) -> None:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r} ({where})")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be positive, got {groups} ({where})")
+    if plain_2d and x.ndim == 2 and k.ndim == 2:
+        if groups != 1:
+            raise ValueError(f"{op}: groups={groups} needs channels; a 2-D input has one ({where})")
+        return
+    if x.ndim not in (3, 4) or k.ndim != 4:
+        two_d = "input (H, W) with kernel (kh, kw), or " if plain_2d else ""
+        layout = "(C_in, C_out/groups, kh, kw)" if transposed else "(C_out, C_in/groups, kh, kw)"
+        raise ValueError(f"{op}: expected {two_d}input (C_in, H, W) / (N, C_in, H, W) with kernel {layout}; "
+                         f"got input {x.shape} and kernel {k.shape}")
+    c = x.shape[-3]
+    if transposed:
+        if k.shape[0] != c:
+            raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but the weight of shape {k.shape} "
+                             f"expects {k.shape[0]} (weight is (C_in, C_out/groups, kh, kw))")
+        if c % groups:
+            raise ValueError(f"{op}: groups={groups} does not divide the {c} input channels ({where})")
+        return
+    if c % groups or k.shape[0] % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels ({c}) and the output channels "
+                         f"({k.shape[0]}) ({where})")
+    if c != k.shape[1] * groups:
+        raise ValueError(f"{op}: input of shape {x.shape} has {c} channels but the kernel of shape {k.shape} "
+                         f"expects {k.shape[1] * groups} (kernel is (C_out, C_in/groups, kh, kw), groups={groups})")
+
+
+def _check_fits(op: str, x: Tensor, k: Tensor, pads: Pads, dilation: Pair, where: str) -> None:
+    """The (dilated) kernel must fit in the padded input at least once."""
+    eh, ew = (dilation[i] * (k.shape[-2 + i] - 1) + 1 for i in range(2))
+    hp, wp = x.shape[-2] + pads[0] + pads[1], x.shape[-1] + pads[2] + pads[3]
+    if eh > hp or ew > wp:
+        dilated = f" (dilated to {(eh, ew)})" if (eh, ew) != k.shape[-2:] else ""
+        raise ValueError(f"{op}: kernel of shape {k.shape}{dilated} is larger than the input of shape {x.shape} "
+                         f"padded to {(hp, wp)} ({where})")
+
+
+def _correlation(cls: type[Correlate2d], x: ArrayLike, k: ArrayLike, mode: str, stride: Any, padding: Any,
+                 dilation: Any, groups: int) -> Tensor:
+    op = cls.name
+    x, k = tensor(x), tensor(k)
+    where = f"input {x.shape}, kernel {k.shape}"
+    if not isinstance(mode, str) or mode not in MODES:
+        hint = " (the bias is added separately: b + correlate2d(x, k), or use conv2d)" if isinstance(mode, Tensor) else ""
+        raise ValueError(f"{op}: unknown mode {mode!r} for {where}; use 'valid', 'full' or 'same'{hint}")
+    if padding is not None and mode != "valid":
+        raise ValueError(f"{op}: give either mode={mode!r} or padding={padding!r}, not both ({where})")
+    _check_shapes(op, x, k, groups, where)
+    stride_, dilation_ = _pair(op, "stride", stride, where, 1), _pair(op, "dilation", dilation, where, 1)
+    word = "mode" if padding is None else "padding"
+    pads = _padding(op, mode if padding is None else padding, k.shape, stride_, dilation_, where, word)
+    _check_fits(op, x, k, pads, dilation_, where)
+    return cls.apply(x, k, mode=mode if padding is None else None, stride=stride_, padding=pads,
+                     dilation=dilation_, groups=int(groups), _keep_cols=k.requires_grad and is_grad_enabled())
+
+
+def correlate2d(x: ArrayLike, k: ArrayLike, mode: str = "valid", *, stride: Any = 1, padding: Any = None,
+                dilation: Any = 1, groups: int = 1) -> Tensor:
     """Cross-correlation `x ⋆ k` for (H, W), (C_in, H, W) or (N, C_in, H, W) inputs.
 
-    Kernels are (kh, kw) for a 2-D input, else (C_out, C_in, kh, kw). Valid mode gives
-    H − kh + 1 rows, full mode H + kh − 1 (the same for columns).
+    Kernels are (kh, kw) for a 2-D input, else (C_out, C_in // groups, kh, kw). `mode` is
+    the seed's word: "valid" (H − kh + 1 rows), "full" (H + kh − 1) or "same" (H rows, odd
+    kernels, stride 1). `padding` (an int, a pair, or one of those words) replaces
+    `mode`; `stride`, `dilation` are ints or pairs; `groups` splits the channels.
+    Output rows: floor((H + 2·ph − dilation·(kh − 1) − 1) / stride) + 1, as PyTorch.
     """
-    x, k = tensor(x), tensor(k)
-    _check("correlate2d", x.data, k.data, mode)
-    return Correlate2d.apply(x, k, mode=mode)
+    return _correlation(Correlate2d, x, k, mode, stride, padding, dilation, groups)
 
 
-def convolve2d(x: ArrayLike, k: ArrayLike, mode: str = "valid") -> Tensor:
-    """True convolution `x * k = x ⋆ rot180(k)`; shapes and modes as `correlate2d`."""
-    x, k = tensor(x), tensor(k)
-    _check("convolve2d", x.data, k.data, mode)
-    return Convolve2d.apply(x, k, mode=mode)
+def convolve2d(x: ArrayLike, k: ArrayLike, mode: str = "valid", *, stride: Any = 1, padding: Any = None,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+    """True convolution `x * k = x ⋆ rot180(k)`; shapes and options as `correlate2d`."""
+    return _correlation(Convolve2d, x, k, mode, stride, padding, dilation, groups)
+
+
+def _bias(op: str, y: Tensor, bias: ArrayLike | None, channels: int) -> Tensor:
+    if bias is None:
+        return y
+    b = tensor(bias)
+    if b.shape != (channels,):
+        raise ValueError(f"{op}: bias of shape {b.shape} does not match the {channels} output channels "
+                         f"(expected {(channels,)})")
+    return y + b.reshape(channels, 1, 1)
+
+
+def conv2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """`torch.nn.functional.conv2d`: x (N, C_in, H, W) or (C_in, H, W), weight
+    (C_out, C_in // groups, kh, kw), bias (C_out,) or None; padding an int, a pair,
+    'valid' or 'same'."""
+    x, w = tensor(x), tensor(weight)
+    where = f"input {x.shape}, weight {w.shape}"
+    _check_shapes("conv2d", x, w, groups, where, plain_2d=False)
+    stride_, dilation_ = _pair("conv2d", "stride", stride, where, 1), _pair("conv2d", "dilation", dilation, where, 1)
+    pads = _padding("conv2d", padding, w.shape, stride_, dilation_, where)
+    _check_fits("conv2d", x, w, pads, dilation_, where)
+    y = Conv2d.apply(x, w, stride=stride_, padding=pads, dilation=dilation_, groups=int(groups),
+                     _keep_cols=w.requires_grad and is_grad_enabled())
+    return _bias("conv2d", y, bias, w.shape[0])
+
+
+def conv_transpose2d(x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None = None, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """`torch.nn.functional.conv_transpose2d`: the dE/dX of conv2d with the same options,
+    dil_s(x) *full weight cropped by the padding. x (N, C_in, H, W) or (C_in, H, W), weight
+    (C_in, C_out // groups, kh, kw); output rows
+    (H − 1)·stride − 2·padding + dilation·(kh − 1) + output_padding + 1."""
+    op = "conv_transpose2d"
+    x, w = tensor(x), tensor(weight)
+    where = f"input {x.shape}, weight {w.shape}"
+    _check_shapes(op, x, w, groups, where, plain_2d=False, transposed=True)
+    stride_, dilation_ = _pair(op, "stride", stride, where, 1), _pair(op, "dilation", dilation, where, 1)
+    (ph, pw), out_pad = _pair(op, "padding", padding, where, 0), _pair(op, "output_padding", output_padding, where, 0)
+    for i in range(2):
+        if out_pad[i] >= stride_[i] and out_pad[i] >= dilation_[i]:
+            raise ValueError(f"{op}: output_padding {out_pad} must be smaller than the stride {stride_} or the "
+                             f"dilation {dilation_} ({where})")
+    size = tuple((x.shape[-2 + i] - 1) * stride_[i] - 2 * (ph, pw)[i] + dilation_[i] * (w.shape[-2 + i] - 1)
+                 + out_pad[i] + 1 for i in range(2))
+    if min(size) < 1:
+        raise ValueError(f"{op}: the output would be {size}: padding {(ph, pw)} is too large ({where})")
+    y = ConvTranspose2d.apply(x, w, stride=stride_, padding=(ph, ph, pw, pw), output_padding=out_pad,
+                              dilation=dilation_, groups=int(groups))
+    return _bias(op, y, bias, w.shape[1] * groups)
