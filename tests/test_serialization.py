@@ -135,3 +135,134 @@ def test_bad_files_raise_value_error_naming_the_path(tmp_path, kind):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing_here.npz"):
         tc.load(tmp_path / "nothing_here.npz")
+
+
+# ----- hardened checkpoints -------------------------------------------------------------------
+def test_keys_that_differ_only_by_npy_never_collide(tmp_path):
+    state = {"x": np.array([1.0]), "x.npy": np.array([2.0]), "a/b": np.array([3.0]), "a%2Fb": np.array([4.0]),
+             "ü.weight": np.array([5.0])}
+    tc.save(state, tmp_path / "c.npz")
+    loaded = tc.load(tmp_path / "c.npz")
+    assert list(loaded) == list(state)
+    for k, v in state.items():
+        np.testing.assert_array_equal(loaded[k], v)
+    with zipfile.ZipFile(tmp_path / "c.npz") as z:
+        names = z.namelist()
+    assert len(set(names)) == len(names) == 5 and "x.npy" in names and "x.npy.npy" in names
+
+
+def test_hand_made_archive_with_colliding_or_odd_member_names_is_refused(tmp_path):
+    def archive(path, names):
+        with zipfile.ZipFile(path, "w") as z:
+            for n in names:
+                with z.open(n, "w") as m:
+                    np.lib.format.write_array(m, np.zeros(2))
+
+    with pytest.warns(UserWarning):  # zipfile warns about the duplicate name it writes
+        archive(tmp_path / "dup.npz", ["w.npy", "w.npy"])
+    archive(tmp_path / "alias.npz", ["%77.npy"])  # a second spelling of "w"
+    for name in ("dup.npz", "alias.npz"):
+        with pytest.raises(ValueError, match="not a valid checkpoint"):
+            tc.load(tmp_path / name)
+
+
+def _bomb(path, n_bytes):
+    """A small archive whose one member expands to `n_bytes` of zeros."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("w.npy", "w", force_zip64=True) as m:
+            np.lib.format.write_array(m, np.zeros(n_bytes // 8))
+
+
+def test_decompressed_size_is_capped_before_anything_is_decompressed(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.npz"
+    _bomb(path, 64 << 20)  # 64 MiB of zeros in about 64 KiB
+    assert os.path.getsize(path) < 1 << 20
+    opened = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, *a, **k: opened.append(a) or real_open(self, *a, **k))
+    with pytest.raises(ValueError, match=r"67,108,\d+ bytes, more than the limit of 1,048,576.*max_bytes"):
+        tc.load(path, max_bytes=1 << 20)
+    assert opened == []  # refused from the directory alone
+    assert serialization.MAX_LOAD_BYTES == 1 << 30
+    assert tc.load(path, max_bytes=100 << 20)["w"].shape == (8 << 20,)
+    monkeypatch.setattr(serialization, "MAX_LOAD_BYTES", 1 << 20)  # the default is the module's constant
+    with pytest.raises(ValueError, match="more than the limit"):
+        tc.load(path)
+
+
+def test_header_claiming_more_data_than_the_member_holds_is_refused(tmp_path):
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        with z.open("w.npy", "w") as m:
+            header = {"descr": "<f8", "fortran_order": False, "shape": (10**9,)}
+            np.lib.format.write_array_header_1_0(m, header)
+            m.write(b"\0" * 16)
+    with pytest.raises(ValueError, match=r"declares shape \(1000000000,\)"):
+        tc.load(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_are_refused_unless_allowed(tmp_path, bad):
+    path = tmp_path / "nan.npz"
+    tc.save({"ok": np.zeros(2), "w": np.array([1.0, bad, 2.0], dtype=np.float32)}, path)
+    with pytest.raises(ValueError, match=r"'w' \(shape \(3,\)\) holds 1 NaN or infinite.*allow_nonfinite=True"):
+        tc.load(path)
+    loaded = tc.load(path, allow_nonfinite=True)
+    assert np.isnan(loaded["w"][1]) if np.isnan(bad) else loaded["w"][1] == bad
+
+
+def test_load_on_a_single_npy_says_what_it_is(tmp_path):
+    path = tmp_path / "weights.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(ValueError, match=r"single \.npy array.*np\.load.*tc\.save"):
+        tc.load(path)
+
+
+def test_save_accepts_a_module(tmp_path):
+    nn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    tc.save(model, tmp_path / "m.npz")
+    loaded = tc.load(tmp_path / "m.npz")
+    assert list(loaded) == list(model.state_dict())
+    assert loaded["1.num_batches_tracked"].dtype == np.int64
+    with pytest.raises(TypeError, match="Module or a state dict"):
+        tc.save([np.zeros(2)], tmp_path / "x.npz")
+
+
+_KILLED_SAVER = """
+import sys, time, numpy as np
+sys.path.insert(0, {root!r})
+import tinygrad_cnn as tc
+from tinygrad_cnn import serialization
+real = serialization.np.lib.format.write_array
+def slow(*a, **k):
+    real(*a, **k)
+    print("writing", flush=True)
+    time.sleep(60)
+serialization.np.lib.format.write_array = slow
+tc.save({{"w": np.zeros(1000)}}, {path!r})
+"""
+
+
+def test_a_save_removes_temp_files_left_by_a_killed_save(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "ckpt.npz"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(tc.__file__)))
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_SAVER.format(root=root, path=str(path))],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+        leftovers = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+        assert len(leftovers) == 1 and leftovers[0].startswith(".ckpt.npz.")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(os.listdir(tmp_path)) == 1  # the killed save's temp file is still there
+    other = tmp_path / f".other.npz.{proc.pid}-{'a' * 12}.tmp"  # another target's: not ours to remove
+    other.write_bytes(b"")
+    mine = tmp_path / f".ckpt.npz.{os.getpid()}-{'b' * 12}.tmp"  # this process's (a save in progress)
+    mine.write_bytes(b"")
+    tc.save({"w": np.ones(2)}, path)
+    assert sorted(os.listdir(tmp_path)) == sorted(["ckpt.npz", other.name, mine.name])

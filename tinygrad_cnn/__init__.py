@@ -3,13 +3,23 @@
 from .anomaly import detect_anomaly
 from .autograd import grad
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck, numerical_grad
+from .ops.activation import elu, gelu, leaky_relu, silu, softplus
 from .ops.conv import conv2d, conv_transpose2d, convolve2d, correlate2d
+from .ops.loss import (
+    bce,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    log_softmax,
+    mse_loss,
+    nll_loss,
+    softmax,
+)
 from .ops.creation import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
 from .ops.elementwise import (
     abs, add, clip, cos, exp, log, log1p, maximum, minimum, relu, sigmoid, sin, sqrt, tanh, where,
 )
 from .ops.index import getitem
-from .ops.loss import bce, binary_cross_entropy, cross_entropy, log_softmax, softmax
 from .ops.matmul import matmul
 from .ops.pool import avg_pool2d, max_pool2d
 from .ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
@@ -41,6 +51,7 @@ __all__ = [
     "avg_pool2d",
     "bce",
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "broadcast_to",
     "cat",
     "clip",
@@ -53,9 +64,11 @@ __all__ = [
     "data",
     "detect_anomaly",
     "draw_graph",
+    "elu",
     "exp",
     "eye",
     "flip",
+    "gelu",
     "full",
     "getitem",
     "grad",
@@ -64,12 +77,15 @@ __all__ = [
     "gradgradcheck",
     "is_grad_enabled",
     "kernels",
+    "leaky_relu",
     "load",
     "log",
     "log1p",
     "log_softmax",
     "logsumexp",
     "matmul",
+    "mse_loss",
+    "nll_loss",
     "max",
     "maximum",
     "mean",
@@ -94,8 +110,10 @@ __all__ = [
     "scope",
     "set_grad_enabled",
     "sigmoid",
+    "silu",
     "sin",
     "softmax",
+    "softplus",
     "split",
     "sqrt",
     "squeeze",

@@ -381,6 +381,22 @@ class Tensor:
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         return E.clip(self, min, max)
 
+    # activations: ops/activation.py
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        return A.leaky_relu(self, negative_slope)
+
+    def elu(self, alpha: float = 1.0) -> Tensor:
+        return A.elu(self, alpha)
+
+    def gelu(self) -> Tensor:
+        return A.gelu(self)
+
+    def silu(self) -> Tensor:
+        return A.silu(self)
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+        return A.softplus(self, beta, threshold)
+
     def correlate2d(self, k: ArrayLike, mode: str = "valid", **options: Any) -> Tensor:
         return C.correlate2d(self, k, mode, **options)
 
@@ -496,6 +512,7 @@ _function._Tensor = Tensor
 
 # Tensor methods call the ops through these modules; imported last because the ops
 # themselves are built on Tensor and Function above.
+from .ops import activation as A  # noqa: E402
 from .ops import conv as C  # noqa: E402
 from .ops import elementwise as E  # noqa: E402
 from .ops import index as I  # noqa: E402

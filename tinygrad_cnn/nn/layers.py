@@ -1,4 +1,4 @@
-"""Fully connected layers, activations and shape layers."""
+"""Fully connected, normalisation, dropout, activation and shape layers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from ..ops import activation as A
 from ..ops.elementwise import tensor
+from ..ops.loss import softmax
 from ..tensor import Tensor
-from .module import Module, _as_input, _uniform
+from .module import Module, Parameter, _as_input, _uniform, generator
 
 
 class Linear(Module):
@@ -24,13 +26,11 @@ class Linear(Module):
         dtype: Any = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
+        super().__init__()
         self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features)
-        self.weight = Tensor(_uniform((out_features, in_features), bound, rng, dtype), True, "weight")
-        self.bias = Tensor(_uniform((out_features,), bound, rng, dtype), True, "bias") if bias else None
-
-    def own_parameters(self) -> list[tuple[str, Tensor]]:
-        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
+        self.weight = Parameter(_uniform((out_features, in_features), bound, rng, dtype))
+        self.bias = Parameter(_uniform((out_features,), bound, rng, dtype)) if bias else None
 
     def forward(self, x: Any) -> Tensor:
         x = _as_input(x, self.weight)
@@ -41,6 +41,13 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """Y = X: a placeholder that passes its input through."""
+
+    def forward(self, x: Any) -> Any:
+        return x
 
 
 class Sigmoid(Module):
@@ -64,6 +71,197 @@ class Tanh(Module):
         return tensor(x).tanh()
 
 
+class LeakyReLU(Module):
+    """Y = X where X > 0, else negative_slope · X."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """Y = X where X > 0, else α · (e^X − 1)."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """Y = X · Φ(X), Φ the standard normal CDF (the exact erf form)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.gelu(x)
+
+
+class SiLU(Module):
+    """Y = X · σ(X)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.silu(x)
+
+
+class Softplus(Module):
+    """Y = log(1 + e^(βX)) / β, and X where βX > threshold (as PyTorch)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return A.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softmax(Module):
+    """Y = e^X / Σ_axis e^X along `axis` (`dim=` is accepted too)."""
+
+    def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
+        super().__init__()
+        if axis is None and dim is None:
+            raise TypeError("Softmax: give the axis to normalise over, e.g. Softmax(axis=1) (or dim=1)")
+        if axis is not None and dim is not None and axis != dim:
+            raise TypeError(f"Softmax: axis={axis} and dim={dim} disagree; give one of them")
+        self.axis = axis if axis is not None else dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return softmax(x, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, each value is zeroed with probability p and the rest
+    scaled by 1/(1 − p), a new mask every call; in eval mode, the identity."""
+
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
+            raise TypeError(f"Dropout: p must be a number in [0, 1), got {type(p).__name__}")
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p is the probability of zeroing a value and must lie in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = rng
+
+    def forward(self, x: Any) -> Tensor:
+        x = tensor(x)
+        if not self.training or self.p == 0:
+            return x
+        keep = generator(self.rng).random(x.shape) >= self.p
+        scale = np.where(keep, 1 / (1 - self.p), 0).astype(x.dtype)
+        return x * Tensor._make(scale)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class _BatchNorm(Module):
+    """Y = (X − mean) / √(var + eps) · weight + bias, per channel (axis 1).
+
+    Training: mean and (biased) var of the batch; the running statistics follow
+    r ← (1 − momentum)·r + momentum·batch, the variance unbiased (n/(n − 1)), as PyTorch.
+    momentum=None averages all batches seen (1/num_batches_tracked). Eval: the running
+    statistics.
+    """
+
+    _ndims: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        if not isinstance(num_features, (int, np.integer)) or num_features < 1:
+            raise ValueError(f"{type(self).__name__}: num_features must be a positive int, got {num_features!r}")
+        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        c = self.num_features
+        self.weight = Parameter(np.ones(c, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(c, dtype=dtype)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(c, dtype=dtype))
+            self.register_buffer("running_var", np.ones(c, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data = np.zeros_like(self.running_mean.data)
+            self.running_var.data = np.ones_like(self.running_var.data)
+            self.num_batches_tracked.data = np.zeros_like(self.num_batches_tracked.data)
+
+    def forward(self, x: Any) -> Tensor:
+        like = self.weight if self.affine else self.running_mean
+        x = _as_input(x, like) if like is not None else tensor(x)
+        name = type(self).__name__
+        if x.ndim not in self._ndims or x.shape[1] != self.num_features:
+            wanted = " or ".join(("(N, C)", "(N, C, L)", "(N, C, H, W)")[n - 2] for n in self._ndims)
+            raise ValueError(f"{name}: expected input {wanted} with C = {self.num_features}, got shape {x.shape}")
+        axes = (0,) + tuple(range(2, x.ndim))
+        per_channel = (1, self.num_features) + (1,) * (x.ndim - 2)
+        use_batch = self.training or self.running_mean is None
+        if use_batch:
+            n = x.size // self.num_features
+            if n <= 1 and self.training:
+                raise ValueError(f"{name}: expected more than 1 value per channel when training, got input shape {x.shape}")
+            mean = x.mean(axis=axes, keepdims=True)
+            centered = x - mean
+            var = (centered * centered).mean(axis=axes, keepdims=True)
+            y = centered * (var + self.eps) ** -0.5
+            if self.training and self.running_mean is not None:
+                self._update_running(mean.data.reshape(-1), var.data.reshape(-1), n)
+        else:
+            mean = Tensor._make(self.running_mean.data.reshape(per_channel).astype(x.dtype))
+            inv = Tensor._make((1 / np.sqrt(self.running_var.data + self.eps)).reshape(per_channel).astype(x.dtype))
+            y = (x - mean) * inv
+        if self.affine:
+            y = y * self.weight.reshape(per_channel) + self.bias.reshape(per_channel)
+        return y
+
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, n: int) -> None:
+        self.num_batches_tracked.data = self.num_batches_tracked.data + 1
+        f = 1 / float(self.num_batches_tracked.data) if self.momentum is None else self.momentum
+        dtype = self.running_mean.dtype
+        self.running_mean.data = ((1 - f) * self.running_mean.data + f * mean).astype(dtype)
+        self.running_var.data = ((1 - f) * self.running_var.data + f * var * (n / (n - 1))).astype(dtype)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    __doc__ = _BatchNorm.__doc__ + "\n    Input (N, C) or (N, C, L); statistics over N (and L)."
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    __doc__ = _BatchNorm.__doc__ + "\n    Input (N, C, H, W); statistics over N, H and W."
+    _ndims = (4,)
+
+
 class Flatten(Module):
     """(N, d1, d2, ...) -> (N, d1·d2·...): every axis but the batch's."""
 
@@ -79,6 +277,7 @@ class Reshape(Module):
     """(N, ...) -> (N, *shape): `shape` is per sample, the batch axis is kept."""
 
     def __init__(self, *shape: int) -> None:
+        super().__init__()
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         self.shape = tuple(int(n) for n in shape)

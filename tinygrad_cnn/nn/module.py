@@ -1,9 +1,11 @@
-"""Layers: a `Module` base class and the building blocks of the seed's network.
+"""`Module`, `Parameter` and the containers `Sequential` and `ModuleList`.
 
-Every module says which parameters and sub-modules it has by overriding
-`own_parameters()` and `named_children()`; nothing is registered behind the scenes
-when an attribute is assigned. `named_parameters()` walks that tree and names each
-parameter by its path, PyTorch style (`"0.weight"`, `"features.2.bias"`).
+Registration happens in one place, `Module.__setattr__`, as in PyTorch: assigning a
+`Parameter`, a `Module` or (through `register_buffer`) a buffer to an attribute records
+it under that name, and `named_parameters()`, `children()`, `state_dict()` and the rest
+walk what was recorded. A plain list of modules is refused (it would be invisible to
+all of them: use `ModuleList`), and so is replacing a registered parameter or
+sub-module with something of another kind.
 
 Initialisation follows PyTorch's defaults for `Conv2d` and `Linear` (Kaiming-uniform
 with a = √5), which works out to U(−1/√fan_in, 1/√fan_in) for weight and bias alike.
@@ -13,24 +15,28 @@ Draws come from `rng` when one is given, else from this module's generator, whic
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
+from ..grad_mode import current_scope, scope
 from ..tensor import Tensor
 
 _generator = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> None:
-    """Reseed the generator that layers draw their initial weights from."""
+    """Reseed the generator that layers draw their initial weights (and dropout masks) from."""
     global _generator
     _generator = np.random.default_rng(seed)
 
 
+def generator(rng: np.random.Generator | None = None) -> np.random.Generator:
+    return _generator if rng is None else rng
+
+
 def _uniform(shape: tuple[int, ...], bound: float, rng: np.random.Generator | None, dtype: Any) -> np.ndarray:
-    gen = _generator if rng is None else rng
-    return gen.uniform(-bound, bound, size=shape).astype(dtype)
+    return generator(rng).uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def _as_input(x: Any, like: Tensor) -> Tensor:
@@ -38,86 +44,321 @@ def _as_input(x: Any, like: Tensor) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=like.dtype))
 
 
-class Module:
-    """Base class of layers and networks.
+class Parameter(Tensor):
+    """A leaf Tensor that a Module registers as trainable: `requires_grad=True` by default.
 
-    Subclasses implement `forward`, list their own parameters in `own_parameters()`
-    and their sub-modules in `named_children()`.
+    The array is used as given (not copied), as `torch.nn.Parameter` shares its tensor's storage.
     """
 
-    def forward(self, *args: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+    __slots__ = ()
 
-    def __call__(self, *args: Any) -> Any:
-        return self.forward(*args)
+    def __init__(self, data: Any, requires_grad: bool = True, name: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            name = data.name if name is None else name
+            data = data.data
+        super().__init__(data, requires_grad, name)
 
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(..., strict=False)` returns, as PyTorch's `_IncompatibleKeys`."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _dtype_name(value: Any) -> str:
+    """`value` described for a message: "a Tensor of shape (3, 2)", "a value of type ndarray"."""
+    return f"a Tensor of shape {value.shape}" if isinstance(value, Tensor) else f"a value of type {type(value).__name__}"
+
+
+class Module:
+    """Base class of layers and networks: subclasses implement `forward` and assign
+    their parameters (`Parameter`) and sub-modules as attributes in `__init__`.
+
+    Calling `super().__init__()` first is customary, but the registries already exist
+    without it (they are made in `__new__`).
+    """
+
+    training: bool = True
+    _parameters: dict[str, Parameter | None]
+    _modules: dict[str, "Module | None"]
+    _buffers: dict[str, Tensor | None]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Module:
+        self = super().__new__(cls)
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        return self
+
+    def __init__(self) -> None:
+        pass
+
+    # ----- registration: the one place --------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        params, modules, buffers = self._parameters, self._modules, self._buffers
+        if isinstance(value, Parameter):
+            if name in buffers:
+                raise TypeError(f"{type(self).__name__}: {name!r} is a buffer; it cannot become a Parameter")
+            modules.pop(name, None)
+            params[name] = value
+            if value.name is None:
+                value.name = name
+        elif isinstance(value, Module):
+            if name in buffers:
+                raise TypeError(f"{type(self).__name__}: {name!r} is a buffer; it cannot become a Module")
+            params.pop(name, None)
+            modules[name] = value
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, Module) for v in value):
+            raise TypeError(
+                f"{type(self).__name__}.{name}: a plain {type(value).__name__} of Modules is not registered, "
+                f"so its parameters would be missed by parameters() and state_dict(); "
+                f"use tc.nn.ModuleList([...]) (or nn.Sequential)"
+            )
+        elif name in params and value is not None:
+            raise TypeError(
+                f"{type(self).__name__}.{name} is a registered parameter; assigning {_dtype_name(value)} "
+                f"would hide it. Assign tc.nn.Parameter(...) (or None), or `del` the attribute first"
+            )
+        elif name in modules and value is not None:
+            raise TypeError(
+                f"{type(self).__name__}.{name} is a registered sub-module; assigning {_dtype_name(value)} "
+                f"would hide it. Assign a Module (or None), or `del` the attribute first"
+            )
+        elif name in buffers:
+            value = _as_buffer(type(self).__name__, name, value)
+            buffers[name] = value
+        elif name in params:  # None keeps the slot, as PyTorch (e.g. bias=None)
+            params[name] = None
+        elif name in modules:
+            modules[name] = None
+        object.__setattr__(self, name, value)  # also in __dict__: reads stay plain attribute reads
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
+        """Hold non-trained state (running statistics, counters): saved in `state_dict()`
+        (unless `persistent=False`), converted by `to()`, never given to an optimizer."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"register_buffer: the name must be a non-empty string without '.', got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise ValueError(f"register_buffer: {type(self).__name__}.{name} is already a parameter or sub-module")
+        self._buffers[name] = _as_buffer(type(self).__name__, name, value)
+        if not persistent:
+            object.__setattr__(self, "_non_persistent", self.__dict__.get("_non_persistent", set()) | {name})
+        object.__setattr__(self, name, self._buffers[name])
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} must be a tc.nn.Parameter or None, got {_dtype_name(param)}")
+        self._parameters[name] = param
+        setattr(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: {name!r} must be a Module or None, got {_dtype_name(module)}")
+        self._modules[name] = module
+        setattr(self, name, module)
+
+    # ----- the tree ------------------------------------------------------------------------
     def own_parameters(self) -> list[tuple[str, Tensor]]:
-        """(name, tensor) for the parameters held directly by this module."""
-        return []
+        """(name, tensor) for the parameters held directly by this module (registered ones;
+        0.1-style modules may still override this)."""
+        return [(n, p) for n, p in self._parameters.items() if p is not None]
 
     def named_children(self) -> list[tuple[str, Module]]:
-        """(name, module) for the direct sub-modules."""
-        return []
+        """(name, module) for the direct sub-modules, in the order they were assigned."""
+        return [(n, m) for n, m in self._modules.items() if m is not None]
 
-    def named_parameters(self, prefix: str = "") -> list[tuple[str, Tensor]]:
-        """Every parameter of this module and its sub-modules, named by its path.
+    def children(self) -> list[Module]:
+        return [m for _, m in self.named_children()]
 
-        A tensor shared between two places is listed once, under its first name.
-        """
-        result: list[tuple[str, Tensor]] = []
+    def named_modules(self, prefix: str = "") -> list[tuple[str, Module]]:
+        """This module (named `prefix`, "" at the root) and every sub-module below it, depth
+        first, each once."""
+        result: list[tuple[str, Module]] = []
         seen: set[int] = set()
         stack: list[tuple[str, Module]] = [(prefix, self)]
-        while stack:  # depth-first, children in their listed order
+        while stack:
             path, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            result.append((path, module))
+            dot = path + "." if path else ""
+            stack.extend((dot + name, child) for name, child in reversed(module.named_children()))
+        return result
+
+    def modules(self) -> list[Module]:
+        return [m for _, m in self.named_modules()]
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> list[tuple[str, Tensor]]:
+        """Every parameter, named by its path (`"conv1.weight"`); a tensor shared between
+        two places is listed once, under its first name."""
+        result: list[tuple[str, Tensor]] = []
+        seen: set[int] = set()
+        modules = self._walk(prefix) if recurse else [(prefix, self)]
+        for path, module in modules:
             for name, p in module.own_parameters():
                 if id(p) not in seen:
                     seen.add(id(p))
                     result.append((path + name, p))
+        return result
+
+    def parameters(self, recurse: bool = True) -> list[Tensor]:
+        return [p for _, p in self.named_parameters(recurse=recurse)]
+
+    def named_buffers(self, prefix: str = "") -> list[tuple[str, Tensor]]:
+        return [(path + n, b) for path, m in self._walk(prefix) for n, b in m._buffers.items() if b is not None]
+
+    def buffers(self) -> list[Tensor]:
+        return [b for _, b in self.named_buffers()]
+
+    def _walk(self, prefix: str = "") -> list[tuple[str, Module]]:
+        """(path prefix ending in '.', module) pre-order, visiting a shared module at each
+        place it appears (state_dict lists it under every name, as PyTorch)."""
+        result: list[tuple[str, Module]] = []
+        stack: list[tuple[str, Module]] = [(prefix + "." if prefix else "", self)]
+        while stack:
+            path, module = stack.pop()
+            result.append((path, module))
             stack.extend((path + name + ".", child) for name, child in reversed(module.named_children()))
         return result
 
-    def parameters(self) -> list[Tensor]:
-        return [p for _, p in self.named_parameters()]
+    # ----- modes and dtypes ------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (dropout active, batch norm on batch statistics) for this module and
+        all below it; returns the module."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode must be True or False, got {mode!r}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (`train(False)`); returns the module."""
+        return self.train(False)
+
+    def to(self, dtype: Any) -> Module:
+        """Convert every float parameter, gradient and buffer to `dtype` (float32 or float64),
+        in place: the Tensor objects stay the same, so an optimizer built before still holds
+        them. `to("cpu")` is accepted and changes nothing. Returns the module."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"to: expected a float dtype such as np.float32, got {dtype!r}") from None
+        if target not in (np.float32, np.float64):
+            raise TypeError(f"to: only float32 and float64 are supported, got {target}")
+        for t in [*self.parameters(), *self.buffers()]:
+            if t.dtype.kind == "f" and t.dtype != target:
+                t.data = t.data.astype(target)
+                if t.grad is not None:
+                    t.grad = t.grad.astype(target)
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
 
     def zero_grad(self) -> None:
         """Forget accumulated gradients (as PyTorch's default, grads become None)."""
         for p in self.parameters():
             p.grad = None
 
+    # ----- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """name -> a copy of that parameter's values."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """name -> a copy of each parameter's and persistent buffer's values, keyed and
+        ordered as PyTorch's (`"features.0.weight"`, `"bn.running_mean"`)."""
+        result: dict[str, np.ndarray] = {}
+        for path, module in self._walk():
+            for name, p in module.own_parameters():
+                result[path + name] = p.data.copy()
+            skip = module.__dict__.get("_non_persistent", ())
+            for name, b in module._buffers.items():
+                if b is not None and name not in skip:
+                    result[path + name] = b.data.copy()
+        return result
 
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Copy `state_dict`'s arrays into the parameters, in place and in their dtype.
+    def _state_tensors(self) -> dict[str, Tensor]:
+        result: dict[str, Tensor] = {}
+        for path, module in self._walk():
+            result.update((path + n, p) for n, p in module.own_parameters())
+            skip = module.__dict__.get("_non_persistent", ())
+            result.update((path + n, b) for n, b in module._buffers.items() if b is not None and n not in skip)
+        return result
 
-        Every key and shape is checked before anything is written, so on a
-        `ValueError` the model is exactly as it was.
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy `state_dict`'s values (arrays or Tensors) into the parameters and buffers,
+        in their own dtype; nothing aliases the given arrays afterwards.
+
+        Every key and shape is checked before anything is written, so on a `ValueError`
+        the model is exactly as it was. With `strict=False` missing and unexpected keys
+        are allowed and returned as `(missing_keys, unexpected_keys)`. A bias stored as
+        `(C,)` loads into a `(C, 1, 1)` parameter and back.
         """
-        params = dict(self.named_parameters())
+        if isinstance(state_dict, Module):
+            raise TypeError("load_state_dict: give the other model's state_dict(), not the model itself")
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
+        targets = self._state_tensors()
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
         problems = []
-        missing = [k for k in params if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in params]
-        if missing:
+        if strict and missing:
             problems.append(f"missing keys {missing}")
-        if unexpected:
+        if strict and unexpected:
             problems.append(f"unexpected keys {unexpected}")
         values: dict[str, np.ndarray] = {}
-        for name, p in params.items():
+        for name, t in targets.items():
             if name not in state_dict:
                 continue
             raw = state_dict[name]
             value = np.asarray(raw.data if isinstance(raw, Tensor) else raw)
             if value.dtype.kind not in "biuf":
                 problems.append(f"key {name!r} holds an array of dtype {value.dtype}, not numbers")
-            elif value.shape != p.shape:
-                problems.append(f"key {name!r}: checkpoint shape {value.shape} vs model shape {p.shape}")
+            elif not _shapes_fit(value.shape, t.shape):
+                problems.append(f"key {name!r}: checkpoint shape {value.shape} vs model shape {t.shape}")
             else:
                 values[name] = value
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for name, value in values.items():
-            params[name].data[...] = value
+            t = targets[name]
+            # a fresh array in the tensor's own dtype: a copy, never a view of `value`
+            t.data = np.array(value.reshape(t.shape), dtype=t.dtype, copy=True)
+        return IncompatibleKeys(missing, unexpected)
+
+    # ----- calling and printing ----------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # A drawing scope per call, so the graph's ops know which module made them.
+        with scope(self._scope_name(), module=self):
+            return self.forward(*args, **kwargs)
+
+    def _scope_name(self) -> str:
+        """The attribute name under the calling module ("conv1", "0"); the class name when
+        called from elsewhere inside a scope; "" at the root."""
+        outer = current_scope()
+        if outer is None:
+            return ""
+        parent = outer.module
+        if isinstance(parent, Module):
+            for name, child in parent._modules.items():
+                if child is self:
+                    return name
+        return type(self).__name__
 
     def __repr__(self) -> str:
         children = self.named_children()
@@ -132,28 +373,110 @@ class Module:
         return ""
 
 
+def _shapes_fit(given: tuple[int, ...], own: tuple[int, ...]) -> bool:
+    """Equal, or a per-channel bias spelled (C,) on one side and (C, 1, 1) on the other."""
+    if given == own:
+        return True
+    short, long_ = sorted((given, own), key=len)
+    return len(short) == 1 and long_ == (short[0], 1, 1)
+
+
+def _as_buffer(owner: str, name: str, value: Any) -> Tensor | None:
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        if value.requires_grad:
+            raise TypeError(f"{owner}.{name}: a buffer holds state that is not trained; use Parameter for that")
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}.{name}: a buffer must hold numbers, got dtype {array.dtype}")
+    return Tensor._make(array.copy())  # _make keeps integer counters integer
+
+
 class Sequential(Module):
     """Layers applied one after the other; the i-th is named `str(i)`."""
 
     def __init__(self, *layers: Module) -> None:
+        super().__init__()
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential: layer {i} is a {type(layer).__name__}, not a Module")
-        self.layers = list(layers)
-
-    def named_children(self) -> list[tuple[str, Module]]:
-        return [(str(i), layer) for i, layer in enumerate(self.layers)]
+            self.add_module(str(i), layer)
 
     def forward(self, x: Any) -> Any:
-        for layer in self.layers:
+        for layer in self._modules.values():
             x = layer(x)
         return x
 
-    def __getitem__(self, i: int) -> Module:
-        return self.layers[i]
+    def __getitem__(self, i: int | slice) -> Any:
+        layers = list(self._modules.values())
+        return Sequential(*layers[i]) if isinstance(i, slice) else layers[i]
 
     def __len__(self) -> int:
-        return len(self.layers)
+        return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(self.layers)
+        return iter(list(self._modules.values()))
+
+    def append(self, layer: Module) -> Sequential:
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")
+        self.add_module(str(len(self)), layer)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules that registers them (named "0", "1", ...); it has no forward."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        self.extend(modules)
+
+    def _check(self, m: Any) -> Module:
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(m).__name__}")
+        return m
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), self._check(module))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = list(self._modules.values())
+        items.insert(index, self._check(module))
+        self._reset(items)
+
+    def _reset(self, items: list[Module]) -> None:
+        for name in list(self._modules):
+            delattr(self, name)
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+
+    def __getitem__(self, i: int | slice) -> Any:
+        items = list(self._modules.values())
+        return ModuleList(items[i]) if isinstance(i, slice) else items[i]
+
+    def __setitem__(self, i: int, module: Module) -> None:
+        items = list(self._modules.values())
+        items[i] = self._check(module)
+        self._reset(items)
+
+    def __delitem__(self, i: int | slice) -> None:
+        items = list(self._modules.values())
+        del items[i]
+        self._reset(items)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList has no forward: iterate over it in your own forward")

@@ -10,7 +10,7 @@ import numpy as np
 from ..function import Function
 from ..tensor import ArrayLike, Tensor
 from . import formula as F
-from .elementwise import Grad, tensor
+from .elementwise import Grad, _sigmoid, tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 LOG_FLOOR = -100.0  # log p is clamped here, as PyTorch does, so p = 0 or 1 stays finite
@@ -154,19 +154,173 @@ def softmax(x: ArrayLike, axis: int | None = None, *, dim: int | None = None) ->
     return Softmax.apply(x, axis=_check_axis("softmax", x, axis, dim))
 
 
-def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> Tensor:
-    """Mean of −log softmax(logits)[n, labels[n]] over the batch; logits (N, C), labels (N,) ints."""
-    z = tensor(logits)
+def _reduce_scale(reduction: str, n: int) -> float:
+    return 1 / max(n, 1) if reduction == "mean" else 1.0
+
+
+def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    return np.asarray(total / max(losses.size, 1) if reduction == "mean" else total, dtype=losses.dtype)
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: unknown reduction {reduction!r}; use 'mean', 'sum' or 'none'")
+
+
+def _labels(op: str, labels: ArrayLike, x: Tensor) -> np.ndarray:
+    """Class indices as int64 (N,), checked against scores (N, C)."""
     y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if y.dtype.kind not in "biuf":
-        raise TypeError(f"cross_entropy: labels must be class indices (integers), got dtype {y.dtype}")
-    if z.ndim != 2 or y.shape != z.shape[:1]:
-        raise ValueError(f"cross_entropy: expected logits (N, C) and labels (N,), got {z.shape} and {y.shape}")
+        raise TypeError(f"{op}: labels must be class indices (integers), got dtype {y.dtype}")
+    if x.ndim != 2 or y.shape != x.shape[:1]:
+        raise ValueError(f"{op}: expected scores (N, C) and labels (N,), got {x.shape} and {y.shape}")
     if y.size and (not np.issubdtype(y.dtype, np.integer) and not np.all(y == np.round(y))):
-        raise TypeError(f"cross_entropy: labels must be class indices (integers), got dtype {y.dtype}")
+        raise TypeError(f"{op}: labels must be class indices (integers), got dtype {y.dtype}")
     y = y.astype(np.int64)
-    if y.size and (y.min() < 0 or y.max() >= z.shape[1]):
-        raise ValueError(f"cross_entropy: labels must lie in [0, {z.shape[1]}) for logits of shape {z.shape}")
-    one_hot = np.zeros(z.shape, dtype=z.dtype)
-    one_hot[np.arange(len(y)), y] = 1
-    return -(log_softmax(z, axis=1) * one_hot).sum() / max(len(y), 1)
+    if y.size and (y.min() < 0 or y.max() >= x.shape[1]):
+        raise ValueError(f"{op}: labels must lie in [0, {x.shape[1]}) for scores of shape {x.shape}")
+    return y
+
+
+class NLLLoss(Function):
+    """E = −(1/N) Σ_n X[n, y_n]
+    dE/dX[n, c] = −(1/N) · [c = y_n]
+    """
+
+    name = "nll_loss"
+    options = ("labels", "reduction")
+    saves = ()  # the gradient needs only the labels and the shape
+    variants = {
+        ("reduction", "sum"): """E = −Σ_n X[n, y_n]
+        dE/dX[n, c] = −[c = y_n]
+        """,
+        ("reduction", "none"): """E_n = −X[n, y_n]
+        dE/dX[n, c] = −dE/dE_n · [c = y_n]
+        """,
+    }
+    labels: np.ndarray
+    reduction: str
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        picked = -x[np.arange(len(self.labels)), self.labels]
+        return _reduce(picked, self.reduction)
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        (x,) = self.parents
+        # the one-hot pattern is a constant; g is one number per sample (or one for all)
+        picks = np.zeros(x.shape, dtype=x.dtype)
+        picks[np.arange(len(self.labels)), self.labels] = -_reduce_scale(self.reduction, len(self.labels))
+        if self.reduction == "none":
+            g = g.reshape(len(self.labels), 1)
+        return (g * picks,)
+
+
+def nll_loss(log_probs: ArrayLike, labels: ArrayLike, reduction: str = "mean") -> Tensor:
+    """−log_probs[n, labels[n]], averaged (or summed, or per sample); log_probs (N, C)."""
+    x = tensor(log_probs)
+    _check_reduction("nll_loss", reduction)
+    return NLLLoss.apply(x, labels=_labels("nll_loss", labels, x), reduction=reduction)
+
+
+def cross_entropy(logits: ArrayLike, labels: ArrayLike, reduction: str = "mean") -> Tensor:
+    """nll_loss(log_softmax(logits, axis=1), labels): logits (N, C), labels (N,) ints."""
+    z = tensor(logits)
+    _check_reduction("cross_entropy", reduction)
+    y = _labels("cross_entropy", labels, z)
+    return NLLLoss.apply(log_softmax(z, axis=1), labels=y, reduction=reduction)
+
+
+class BCEWithLogits(Function):
+    """E = (1/n) Σ [max(Z, 0) − Z·T + log(1 + e^(−|Z|))]   (= BCE of σ(Z), stable)
+    dE/dZ = (1/n) · (σ(Z) − T)
+    dE/dT = −(1/n) · Z
+    """
+
+    name = "binary_cross_entropy_with_logits"
+    options = ("reduction",)
+    variants = {
+        ("reduction", "sum"): """E = Σ [max(Z, 0) − Z·T + log(1 + e^(−|Z|))]
+        dE/dZ = σ(Z) − T
+        dE/dT = −Z
+        """,
+        ("reduction", "none"): """E = max(Z, 0) − Z·T + log(1 + e^(−|Z|)), elementwise
+        dE/dZ = dE/dE · (σ(Z) − T)
+        dE/dT = −dE/dE · Z
+        """,
+    }
+    reduction: str
+
+    def forward(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        return _reduce(losses, self.reduction)
+
+    def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
+        z, t = self.inputs(g)
+        scale = g * _reduce_scale(self.reduction, self.parents[0].size)
+        s = z.sigmoid() if isinstance(z, Tensor) else _sigmoid(z)
+        dz = scale * (s - t)
+        dt = -scale * z if self.parents[1].requires_grad else None
+        return dz, dt
+
+
+def _target_like(op: str, target: ArrayLike, x: Tensor) -> Tensor:
+    if isinstance(target, Tensor):
+        # a constant target takes the prediction's dtype, so a float32 model stays float32
+        return target if target.requires_grad or target.dtype == x.dtype else Tensor(target.data.astype(x.dtype))
+    try:
+        return Tensor(np.asarray(target, dtype=x.dtype))
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: target must be numbers, got {type(target).__name__}") from None
+
+
+def binary_cross_entropy_with_logits(logits: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
+    """BCE of σ(logits) against `target`, computed from the logits: finite for any finite logit."""
+    z = tensor(logits)
+    t = _target_like("binary_cross_entropy_with_logits", target, z)
+    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    if z.shape != t.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: logits of shape {z.shape} and target of shape {t.shape} differ")
+    return BCEWithLogits.apply(z, t, reduction=reduction)
+
+
+class MSELoss(Function):
+    """E = (1/n) Σ (P − T)²
+    dE/dP = (2/n) · (P − T)
+    dE/dT = −(2/n) · (P − T)
+    """
+
+    name = "mse_loss"
+    options = ("reduction",)
+    variants = {
+        ("reduction", "sum"): """E = Σ (P − T)²
+        dE/dP = 2 · (P − T)
+        dE/dT = −2 · (P − T)
+        """,
+        ("reduction", "none"): """E = (P − T)², elementwise
+        dE/dP = 2 · dE/dE · (P − T)
+        dE/dT = −2 · dE/dE · (P − T)
+        """,
+    }
+    reduction: str
+
+    def forward(self, p: np.ndarray, t: np.ndarray) -> np.ndarray:
+        d = p - t
+        return _reduce(d * d, self.reduction)
+
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
+        p, t = self.inputs(g)
+        dp = g * (2 * _reduce_scale(self.reduction, self.parents[0].size)) * (p - t)
+        return (dp if self.parents[0].requires_grad else None), (-dp if self.parents[1].requires_grad else None)
+
+
+def mse_loss(pred: ArrayLike, target: ArrayLike, reduction: str = "mean") -> Tensor:
+    """Mean (or sum, or elementwise) squared error; shapes must match (nothing broadcasts)."""
+    p = tensor(pred)
+    t = _target_like("mse_loss", target, p)
+    _check_reduction("mse_loss", reduction)
+    if p.shape != t.shape:
+        raise ValueError(f"mse_loss: prediction of shape {p.shape} and target of shape {t.shape} differ")
+    return MSELoss.apply(p, t, reduction=reduction)

@@ -1,0 +1,324 @@
+"""Module registration (the PyTorch way), modes, dtypes, state dicts, new layers' own
+behaviour (dropout, batch norm shapes), optimizer arguments, and the drawing scopes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn as tc
+from tinygrad_cnn import Tensor, nn, optim
+from tinygrad_cnn.grad_mode import current_scope
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 2, 3)
+        self.bn = nn.BatchNorm2d(2)
+        self.blocks = nn.ModuleList([nn.Linear(2 * 4 * 4, 5), nn.Linear(5, 3)])
+        self.scale = nn.Parameter(np.ones(3, dtype=np.float32))
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        h = self.bn(self.conv1(x)).relu()
+        h = self.blocks[0](h.reshape(h.shape[0], -1)).relu()
+        return self.blocks[1](self.drop(h)) * self.scale
+
+
+def test_assigned_layers_parameters_and_buffers_are_registered():
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["scale", "conv1.weight", "conv1.bias", "bn.weight", "bn.bias", "blocks.0.weight",
+                     "blocks.0.bias", "blocks.1.weight", "blocks.1.bias"]
+    assert [n for n, _ in net.named_buffers()] == ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+    assert list(net.state_dict())[:3] == ["scale", "conv1.weight", "conv1.bias"]
+    assert "bn.num_batches_tracked" in net.state_dict()
+    assert [n for n, _ in net.named_children()] == ["conv1", "bn", "blocks", "drop"]
+    assert net.children() == [net.conv1, net.bn, net.blocks, net.drop]
+    assert [n for n, _ in net.named_modules()] == ["", "conv1", "bn", "blocks", "blocks.0", "blocks.1", "drop"]
+    assert len(net.modules()) == 7
+    assert net.scale.name == "scale" and net.blocks[0].weight.name == "weight"
+    opt = optim.Adam(net.parameters())
+    assert len(opt.params) == 9
+
+
+def test_a_module_without_super_init_still_registers():
+    class Bare(nn.Module):
+        def __init__(self):  # no super().__init__()
+            self.lin = nn.Linear(2, 2)
+
+    assert len(Bare().parameters()) == 2
+
+
+def test_parameter_is_a_leaf_that_requires_grad_and_shares_its_array():
+    a = np.zeros(3)
+    p = nn.Parameter(a)
+    assert isinstance(p, Tensor) and p.requires_grad and p.is_leaf and p.data is a
+    q = nn.Parameter(Tensor(np.ones(2), name="w"))
+    assert q.requires_grad and q.name == "w"
+    assert "Parameter containing" in repr(p)
+
+
+def test_plain_list_of_modules_is_refused_naming_modulelist():
+    class Wrong(nn.Module):
+        def __init__(self):
+            self.layers = [nn.Linear(2, 2), nn.ReLU()]
+
+    with pytest.raises(TypeError, match="ModuleList"):
+        Wrong()
+    m = nn.Module()
+    m.sizes = [1, 2, 3]  # a list of other things is an ordinary attribute
+    assert m.sizes == [1, 2, 3] and m.parameters() == []
+
+
+def test_shadowing_a_registered_name_is_an_error_naming_it():
+    lin = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match=r"Linear.weight is a registered parameter.*Parameter"):
+        lin.weight = Tensor(np.zeros((3, 2)), requires_grad=True)
+    with pytest.raises(TypeError, match="registered parameter"):
+        lin.weight = np.zeros((3, 2))
+    net = Net()
+    with pytest.raises(TypeError, match=r"Net.conv1 is a registered sub-module"):
+        net.conv1 = "not a module"
+    assert isinstance(net.conv1, nn.Conv2d)  # nothing changed
+    lin.weight = nn.Parameter(np.ones((3, 2), dtype=np.float32))  # a Parameter replaces it
+    assert lin.parameters()[0] is lin.weight
+    lin.bias = None  # None empties the slot, as PyTorch
+    assert [n for n, _ in lin.named_parameters()] == ["weight"] and lin(np.ones((1, 2))).shape == (1, 3)
+    del net.blocks
+    assert "blocks" not in [n for n, _ in net.named_children()]
+    net.bn.running_mean = np.ones(2)  # a buffer takes new values
+    assert isinstance(net.bn.running_mean, Tensor) and net.state_dict()["bn.running_mean"].tolist() == [1, 1]
+
+
+def test_modulelist_operations():
+    ml = nn.ModuleList([nn.ReLU()])
+    ml.append(nn.Linear(1, 1)).extend([nn.Tanh()])
+    ml.insert(0, nn.Sigmoid())
+    assert [type(m).__name__ for m in ml] == ["Sigmoid", "ReLU", "Linear", "Tanh"]
+    assert [n for n, _ in ml.named_parameters()] == ["2.weight", "2.bias"]
+    del ml[0]
+    assert [n for n, _ in ml.named_parameters()] == ["1.weight", "1.bias"] and len(ml) == 3
+    with pytest.raises(TypeError, match="ModuleList: expected a Module"):
+        ml.append(3)
+    assert isinstance(ml[1:], nn.ModuleList) and len(ml[1:]) == 2
+
+
+def test_train_eval_return_the_module_and_reach_every_submodule():
+    net = Net()
+    assert net.eval() is net and not any(m.training for m in net.modules())
+    assert net.train() is net and all(m.training for m in net.modules())
+    net.blocks.eval()
+    assert net.training and not net.blocks[0].training
+    with pytest.raises(TypeError, match="True or False"):
+        net.train("no")
+
+
+def test_to_double_float_convert_parameters_buffers_grads_in_place():
+    net = Net()
+    weight = net.conv1.weight
+    opt = optim.SGD(net.parameters(), lr=0.1)
+    net.train()
+    net(np.random.default_rng(0).random((2, 1, 6, 6))).sum().backward()
+    assert net.double() is net
+    assert weight is net.conv1.weight and weight.dtype == np.float64 and weight.grad.dtype == np.float64
+    assert net.bn.running_var.dtype == np.float64 and net.bn.num_batches_tracked.dtype == np.int64
+    opt.step()  # the optimizer still holds the same (now float64) tensors
+    assert net.float().bn.running_mean.dtype == np.float32
+    assert net.to("cpu") is net
+    with pytest.raises(TypeError, match="float32 and float64"):
+        net.to(np.int32)
+
+
+def test_load_state_dict_copies_accepts_tensors_and_reports_keys():
+    a, b = Net(), Net()
+    sd = {k: Tensor(v) for k, v in a.state_dict().items()}  # Tensors are accepted too
+    raw = a.state_dict()
+    b.load_state_dict(raw)
+    raw["conv1.weight"][...] = 99.0  # no aliasing: the model keeps its copy
+    assert not np.any(b.conv1.weight.data == 99.0)
+    b.load_state_dict(sd)
+    np.testing.assert_array_equal(b.conv1.weight.data, a.conv1.weight.data)
+    partial = dict(a.state_dict())
+    partial.pop("scale")
+    partial["extra.weight"] = np.zeros(2)
+    with pytest.raises(ValueError, match=r"missing keys \['scale'\].*unexpected keys \['extra.weight'\]"):
+        b.load_state_dict(partial)
+    result = b.load_state_dict(partial, strict=False)
+    assert result.missing_keys == ["scale"] and result.unexpected_keys == ["extra.weight"]
+    missing, unexpected = result  # unpacks like PyTorch's NamedTuple
+    assert missing == ["scale"]
+    with pytest.raises(TypeError, match="state_dict"):
+        b.load_state_dict(a)
+
+
+def test_load_state_dict_takes_a_per_channel_bias_of_either_shape():
+    class SeedBias(nn.Module):
+        def __init__(self):
+            self.bias = nn.Parameter(np.zeros((3, 1, 1)))
+
+    m = SeedBias()
+    m.load_state_dict({"bias": np.array([1.0, 2.0, 3.0])})  # PyTorch's (C_out,)
+    assert m.bias.shape == (3, 1, 1) and m.bias.data.ravel().tolist() == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"\(3, 2\)"):
+        m.load_state_dict({"bias": np.zeros((3, 2))})
+
+
+def test_load_state_dict_bumps_versions_so_stale_graphs_refuse():
+    lin = nn.Linear(2, 2, dtype=np.float64)
+    y = (lin.weight * lin.weight).sum()  # mul saves the weight itself
+    lin.load_state_dict(lin.state_dict())
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+
+
+def test_sequential_indexing_append_and_repr():
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    seq.append(nn.Linear(3, 1))
+    assert len(seq) == 3 and isinstance(seq[0:2], nn.Sequential) and seq(np.ones((4, 2))).shape == (4, 1)
+    assert "(2): Linear(in_features=3" in repr(seq)
+
+
+# ----- dropout ---------------------------------------------------------------------------
+def test_dropout_scales_kept_values_zeros_the_rest_and_is_identity_in_eval():
+    drop = nn.Dropout(0.25, rng=np.random.default_rng(0))
+    x = Tensor(np.random.default_rng(1).uniform(1, 2, (200, 50)).astype(np.float32), requires_grad=True)
+    y = drop(x)
+    kept = y.data != 0
+    assert y.dtype == np.float32
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(y.data[kept], x.data[kept] / 0.75, rtol=1e-6)
+    g = np.random.default_rng(2).standard_normal(y.shape).astype(np.float32)
+    y.backward(g)
+    np.testing.assert_allclose(x.grad, np.where(kept, g / 0.75, 0), rtol=1e-6)
+    assert not np.array_equal(drop(x).data != 0, kept)  # a new mask each call
+    drop.eval()
+    assert drop(x) is x
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_probability_outside_0_1_is_refused(p):
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        nn.Dropout(p)
+    with pytest.raises(TypeError, match="number"):
+        nn.Dropout("0.5")
+
+
+# ----- batch norm's input checks -------------------------------------------------------------
+def test_batchnorm_rejects_wrong_shapes_naming_them():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\).*\(2, 3, 4\)"):
+        nn.BatchNorm2d(3)(np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"C = 4.*\(2, 3\)"):
+        nn.BatchNorm1d(4)(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm1d(3)(np.zeros((1, 3)))
+    assert nn.BatchNorm1d(3).eval()(np.zeros((1, 3))).shape == (1, 3)  # eval: running statistics
+
+
+def test_batchnorm_counts_batches_and_keeps_float32():
+    bn = nn.BatchNorm2d(2)
+    for _ in range(3):
+        y = bn(np.random.default_rng(0).random((4, 2, 3, 3)))
+    assert int(bn.num_batches_tracked.data) == 3 and y.dtype == np.float32
+    bn.eval()
+    bn(np.zeros((1, 2, 3, 3)))
+    assert int(bn.num_batches_tracked.data) == 3
+
+
+def test_softmax_layer_needs_an_axis():
+    with pytest.raises(TypeError, match="axis"):
+        nn.Softmax()
+    np.testing.assert_allclose(nn.Softmax(dim=0)(np.zeros((2, 3))).data, np.full((2, 3), 0.5))
+
+
+# ----- optimizers: arguments ------------------------------------------------------------------
+def test_optimizer_given_a_module_says_to_call_parameters():
+    with pytest.raises(TypeError, match=r"model\.parameters\(\)"):
+        optim.SGD(Net(), lr=0.1)
+    with pytest.raises(TypeError, match=r"model\.parameters\(\)"):
+        optim.Adam(Net())
+
+
+@pytest.mark.parametrize("lr", ["0.1", None, [0.1]])
+def test_learning_rate_of_the_wrong_type_names_it(lr):
+    with pytest.raises(TypeError, match=r"lr must be a number, got"):
+        optim.SGD(Net().parameters(), lr=lr)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lr=-0.1), "learning rate"), (dict(lr=float("nan")), "learning rate"), (dict(lr=0.1, momentum=-1), "momentum"),
+    (dict(lr=0.1, weight_decay=-1), "weight_decay"), (dict(lr=0.1, nesterov=True), "nesterov=True needs a momentum"),
+])
+def test_bad_sgd_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        optim.SGD(Net().parameters(), **kwargs)
+
+
+def test_read_only_parameter_gets_a_clear_message_and_nothing_changes():
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    p, q = Tensor(np.ones(3), requires_grad=True), Tensor(frozen, requires_grad=True)
+    p.grad, q.grad = np.ones(3), np.ones(3)
+    with pytest.raises(ValueError, match=r"parameter 1 .*read-only.*writable copy"):
+        optim.SGD([p, q], lr=0.1).step()
+    assert p.data.tolist() == [1, 1, 1]
+
+
+def test_optimizer_state_dict_rejects_a_mismatch():
+    ps = Net().parameters()
+    opt = optim.Adam(ps)
+    with pytest.raises(ValueError, match="missing keys"):
+        opt.load_state_dict(optim.SGD(ps, lr=0.1).state_dict())
+    sd = opt.state_dict()
+    sd["state.0.exp_avg"] = np.zeros(7)
+    with pytest.raises(ValueError, match="unexpected key|parameter 0"):
+        opt.load_state_dict(sd)
+
+
+def test_an_optimizer_step_makes_a_stale_graph_refuse_backward():
+    lin = nn.Linear(2, 1, dtype=np.float64)
+    opt = optim.SGD(lin.parameters(), lr=0.1)
+    loss = (lin.weight * lin.weight).sum() + lin(np.ones((1, 2))).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+# ----- drawing scopes -------------------------------------------------------------------------
+def test_module_calls_open_named_scopes():
+    seen = {}
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            s = current_scope()
+            seen[id(self)] = (s.name, s.path, s.module is self)
+            return x
+
+    class Outer(nn.Module):
+        def __init__(self):
+            self.first = Probe()
+            self.seq = nn.Sequential(Probe())
+            self.helper = Probe()
+
+        def forward(self, x):
+            x = self.seq(self.first(x))
+            return x
+
+    outer = Outer()
+    stray = Probe()
+    y = nn.Sequential(nn.Linear(2, 2))(np.ones((1, 2)))
+    assert y._ctx.scope.path == "0"
+    outer(np.ones(2))
+    assert seen[id(outer.first)] == ("first", "first", True)
+    assert seen[id(outer.seq[0])] == ("0", "seq.0", True)
+    stray(np.ones(2))
+    assert seen[id(stray)][0] == ""  # the root
+    with tc.grad_mode(True):
+        from tinygrad_cnn.grad_mode import scope
+
+        with scope("block", module=outer):
+            stray(np.ones(2))  # not a child of outer: named by its class
+    assert seen[id(stray)][:2] == ("Probe", "block.Probe")
+    assert current_scope() is None
