@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..grad_mode import outside_graph
 from ..tensor import ArrayLike, Tensor
 from . import formula as F
 
@@ -576,7 +577,7 @@ def where(cond: Any, a: ArrayLike, b: ArrayLike) -> Tensor:
         np.broadcast_shapes(c.shape, a.shape, b.shape)
     except ValueError:
         raise ValueError(f"where: shapes {c.shape} (condition), {a.shape} and {b.shape} do not broadcast") from None
-    return Where.apply(Tensor._make(c), a, b)
+    return outside_graph("where", [cond, a, b], Where.apply(Tensor._make(c), a, b))
 
 
 def abs(x: ArrayLike) -> Tensor:
@@ -614,7 +615,9 @@ def compare(op: str, a: Tensor, b: Any) -> Tensor:
         if other.dtype.kind not in "biuf":
             raise TypeError(f"{op}: cannot compare a Tensor with {type(b).__name__}")
         _check_broadcast(op, a.data, other)
-    return Tensor._make(np.asarray(_COMPARE[op](a.data, other)))
+    out = Tensor._make(np.asarray(_COMPARE[op](a.data, other)))
+    return outside_graph("compare", [a, b] if isinstance(b, Tensor) else [a], out, op=op,
+                         other=None if isinstance(b, Tensor) else b)
 
 
 def comparable(other: Any) -> bool:
