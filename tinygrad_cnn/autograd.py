@@ -16,6 +16,8 @@ and a second pass through it raises.
 from __future__ import annotations
 
 import gc
+import sys
+from heapq import heapify, heappop, heappush
 from contextlib import nullcontext
 from typing import Any, Sequence
 
@@ -164,56 +166,85 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
     return kept
 
 
-def _sweep(order: list[Tensor], grads: dict[int, Any], retain: bool) -> None:
-    """`_propagate` for a plain `backward()`, the hot path: arrays only, every tensor's
-    `.grad` filled, no pruning. Same checks, spelled out once per op."""
+def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict[int, Tensor]:
+    """A plain `backward()`, the hot path: collect, order and propagate in one loop, on
+    arrays only, filling every tensor's `.grad`; returns the leaves reached, by id.
+
+    A heap pops the newest op first. An op is pushed when the first gradient for its
+    output arrives, and every consumer of a tensor is newer than the op that made it and
+    is reached first, so each op runs once, after all its consumers (proof: the newest
+    unfinished op a root leads to always has a finished consumer, which pushed it).
+    The checks of `_propagate` are here too, on a fast path that costs a few
+    comparisons per edge and a slow path (`_plain_grad`) that names what is wrong.
+    """
+    leaves: dict[int, Tensor] = {}
+    heap: list[tuple[int, Tensor]] = []
+    for r in roots:
+        if r._ctx is None:
+            leaves[id(r)] = r
+        else:
+            heap.append((-r._ctx.seq, r))
+    heapify(heap)
     hook = _function._anomaly_hook
     pop, get = grads.pop, grads.get
-    for node in order:
+    while heap:
+        node = heappop(heap)[1]
         g = pop(id(node), None)
-        if g is None:
+        if g is None:  # a root given twice
             continue
-        if type(g) is not np.ndarray:  # numpy returns 0-d results as scalars
-            g = np.asarray(g)
-        if node.grad is None:
-            # May share memory with other gradients of this pass (an add hands the same
-            # dE/dZ to both inputs): read-only, not copied.
-            g.setflags(write=False)
-            node.grad = g
+        if node._grad is None:
+            node._grad = g  # shared, not copied: Tensor.grad hands it out read-only
         else:
-            node.grad = np.asarray(node.grad + g)
+            node._grad = np.asarray(node._grad + g)
         fn = node._ctx
         if fn.released:
             _raise_released(fn)
-        if fn.saves != () or fn._out is not None:
+        if fn.versions:  # the version check, spelled out
+            for t, was in zip(fn.saved, fn.versions):
+                if t._version[0] != was:
+                    fn.check_versions(node)  # raises, naming the op and the tensor
+        if fn.saves_output and node._version[0]:
             fn.check_versions(node)
         in_grads = fn.backward(g)
         parents = fn.parents
         if type(in_grads) is not tuple or len(in_grads) != len(parents):
             _check_count(fn, in_grads)
-        for i, pg in enumerate(in_grads):
-            if pg is None:
+        for p, pg in zip(parents, in_grads):
+            if pg is None or not p.requires_grad:
                 continue
-            p = parents[i]
-            if not p.requires_grad:
-                continue
-            if type(pg) is not np.ndarray or pg.dtype.kind != "f":
-                pg = _checked_grad(fn, i, pg, False)
             pd = p._data
-            if pg.shape != pd.shape:
-                _raise_shape(fn, pg, pd)
-            if pg.dtype is not pd.dtype and pg.dtype != pd.dtype:
-                pg = pg.astype(pd.dtype)
+            if type(pg) is not np.ndarray or pg.dtype is not pd.dtype or pg.shape != pd.shape:
+                pg = _plain_grad(fn, in_grads, p, pg)
             if hook is not None:
                 hook(fn, Tensor._make(pg), "backward")
             k = id(p)
             prev = get(k)
-            grads[k] = pg if prev is None else prev + pg
+            if prev is None:
+                grads[k] = pg
+                if p._ctx is None:
+                    leaves[k] = p
+                else:
+                    heappush(heap, (-p._ctx.seq, p))
+            else:
+                pg = prev + pg
+                grads[k] = pg if type(pg) is np.ndarray else np.asarray(pg)  # numpy gives 0-d sums as scalars
         if not retain:
             if fn.buffers:
                 fn.release()
             else:
                 fn.released = True
+    return leaves
+
+
+def _plain_grad(fn: Any, in_grads: Any, p: Tensor, pg: Any) -> np.ndarray:
+    """The slow path of `_sweep` for one gradient: a numpy scalar becomes an array, a
+    dtype that differs from the input's is cast to it; anything wrong raises."""
+    i = next(i for i, (q, h) in enumerate(zip(fn.parents, in_grads)) if q is p and h is pg)
+    pg = _checked_grad(fn, i, pg, False)
+    pd = p._data
+    if pg.shape != pd.shape:
+        _raise_shape(fn, pg, pd)
+    return pg if pg.dtype == pd.dtype else pg.astype(pd.dtype)
 
 
 def _raise_released(fn: Any) -> None:
@@ -241,6 +272,38 @@ def _store(t: Tensor, g: Any, leaf: bool) -> None:
         t.grad = g
 
 
+def _sole_ref_count() -> int:
+    """What `sys.getrefcount` shows for an array only one local variable holds, measured
+    the way `_store_leaves` asks (the count differs between Python versions)."""
+    a = np.empty(0)
+    return sys.getrefcount(a)
+
+
+_SOLE = _sole_ref_count()
+
+
+def _store_leaves(grads: dict[int, Any], leaves: dict[int, Tensor]) -> None:
+    """The plain pass's last step: each leaf's gradient into its `.grad`, an array of its
+    own (optimizers and users change it in place). The array the pass computed is taken
+    as it is when nothing else holds it or its memory (reference counts, as PyTorch's
+    AccumulateGrad does), else copied; a (100, 3380) weight's copy costs 0.1–0.2 ms."""
+    while grads:
+        i, g = grads.popitem()
+        leaf = leaves.get(i)
+        if leaf is None:
+            continue
+        if type(g) is not np.ndarray:  # numpy returns 0-d sums as scalars
+            g = np.asarray(g)
+        if leaf._grad is not None:
+            leaf.grad = np.asarray(leaf._grad + g)
+            continue
+        # (g.flags holds a reference to g while it lives: read it as temporaries only)
+        sole = g.flags.writeable and g.flags.c_contiguous and sys.getrefcount(g) == _SOLE
+        if sole and g.base is not None:  # a view: its base must have no other holder either
+            sole = sys.getrefcount(g.base) == _SOLE
+        leaf.grad = g if sole else g.copy()
+
+
 def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, retain: bool,
          keep: set[int] | None) -> dict[int, Any]:
     """collect, order, seed, propagate; store into `.grad` when `keep` is None."""
@@ -249,16 +312,17 @@ def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, reta
     collecting = gc.isenabled()
     gc.disable()
     try:
-        outputs, leaves = _collect(roots)
-        order = _order(outputs)
         grads: dict[int, Any] = {}
         for r, s in zip(roots, seeds):
             g = _as_kind(s, create_graph)
             grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
         kept: dict[int, Any] = {}
         if keep is None and not create_graph:
-            _sweep(order, grads, retain)
+            _store_leaves(grads, _sweep(roots, grads, retain))
+            return {}
         else:
+            outputs, leaves = _collect(roots)
+            order = _order(outputs)
             # For grad(): only ops with a requested tensor upstream need their backward run,
             # so gradients nobody asked for (the weights' when asking for dE/dX) cost nothing.
             reach: set[int] | None = None

@@ -71,7 +71,8 @@ class Function:
     # Set by apply() on an op that is part of a graph:
     parents: tuple[Tensor, ...]
     seq: int  # creation order, the engine's sweep order
-    versions: tuple[int, ...]  # of the saved inputs, when the forward ran
+    saved: tuple[Tensor, ...] = ()  # the inputs listed in `saves`
+    versions: tuple[int, ...] = ()  # their versions when the forward ran
     scope: Scope | None = None
     released = False  # its saved buffers were freed by a backward
     _out: Callable[[], Tensor | None] | None = None
@@ -105,7 +106,7 @@ class Function:
         if type(data) is not np.ndarray or data.dtype is _OBJECT:
             data = _checked_result(cls, data)
         out = _new(_Tensor)
-        out._data, out.grad, out.name, out._ctx, out._version = data, None, None, None, [0]
+        out._data, out._grad, out.name, out._ctx, out._version = data, None, None, None, UNCHANGED
         st = state
         if track and st.enabled:
             out.requires_grad = True
@@ -114,12 +115,14 @@ class Function:
             fn.seq = next(_counter)
             saves = cls.saves
             if saves is None:
+                fn.saved = inputs
                 if n == 2:
                     fn.versions = (a._version[0], b._version[0])
                 else:
                     fn.versions = (a._version[0],) if n == 1 else tuple([t._version[0] for t in inputs])
             elif saves:
-                fn.versions = tuple([inputs[i]._version[0] for i in saves])
+                fn.saved = saved = tuple([inputs[i] for i in saves])
+                fn.versions = tuple([t._version[0] for t in saved])
             if cls.saves_output:
                 fn._out = _weakref(out)  # weak: the output points at its op, never back
             if st.scope is not None:
@@ -158,12 +161,10 @@ class Function:
         """RuntimeError if a tensor this op's backward reads was changed in place since
         the forward (its values would give a wrong gradient)."""
         saves = type(self).saves
-        if saves != ():
-            indices = range(len(self.parents)) if saves is None else saves
-            for i, was in zip(indices, self.versions):
-                t = self.parents[i]
-                if t._version[0] != was:
-                    _raise_modified(self, t, f"input {i}", was)
+        indices = range(len(self.parents)) if saves is None else saves
+        for i, t, was in zip(indices, self.saved, self.versions):
+            if t._version[0] != was:
+                _raise_modified(self, t, f"input {i}", was)
         if self._out is not None and output._version[0] != 0:
             _raise_modified(self, output, "output", 0)
 
@@ -201,6 +202,9 @@ def _checked_result(cls: type[Function], data: Any) -> np.ndarray:
         raise TypeError(f"{cls.__name__}.forward returned an array of dtype {data.dtype}; it must hold numbers")
     return data
 
+
+# Every tensor's version counter until it is changed in place or viewed (Tensor._bump).
+UNCHANGED = (0,)
 
 _new = object.__new__  # Tensor and Function have no __init__ work to skip
 _weakref = weakref.ref

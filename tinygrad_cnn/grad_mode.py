@@ -17,6 +17,7 @@ class _State(threading.local):
     enabled: bool = True
     scope: Scope | None = None
     in_backward: int = 0  # > 0 while the engine records a backward (create_graph=True)
+    trace: Any = None  # set by tc.onnx.export while it traces: see `outside_graph`
 
 
 state = _State()
@@ -102,6 +103,22 @@ class scope(ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         state.scope = self._saved.pop()
+
+
+def outside_graph(kind: str, parents: list[Any], out: Any, **options: Any) -> Any:
+    """`out`, a value computed outside the graph (a comparison, an integer cast, an
+    argmax, a selection by a bool condition, an index), told to the trace in progress.
+
+    Such values never require grad, so the graph does not record them; an export that
+    traces a forward pass (`tc.onnx.export`) still needs to know what they were
+    computed from. Its hook may note them, return a Tensor to use instead, or refuse
+    with an error. Without a trace this is one attribute read.
+    """
+    hook = state.trace
+    if hook is None:
+        return out
+    replaced = hook(kind, parents, out, **options)
+    return out if replaced is None else replaced
 
 
 def current_scope() -> Scope | None:

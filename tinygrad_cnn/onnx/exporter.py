@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..grad_mode import state
+from ..ops import elementwise as E
 from ..tensor import Tensor
 from .builder import Builder, Derived, graph_name
 
@@ -66,69 +68,37 @@ def _names(given: Sequence[str] | None, n: int, base: str, what: str) -> list[st
 
 @contextlib.contextmanager
 def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
-    """While tracing, the functions that make values outside the graph (comparisons,
-    integer/bool casts, argmax/argmin) also note what they were computed from.
+    """While tracing, values made outside the graph (comparisons, integer/bool casts,
+    argmax/argmin) are noted with what they were computed from, through the library's
+    `outside_graph` hook (`tc.grad_mode`), set for this thread only.
 
-    They are wrapped where Tensor's operators and methods find them (the ops modules)
-    and as `tc.astype`/`tc.argmax`/`tc.argmin`/`tc.where`; the originals are put back
-    afterwards. A value made from traced tensors is marked as requiring grad for the
-    trace, so the ops that read it are recorded even when nothing else they read is
-    traced (`where(x > 0, 1.0, -1.0)`); the mark is taken off again at the end.
+    A value made from traced tensors is marked as requiring grad for the trace, so the
+    ops that read it are recorded even when nothing else they read is traced
+    (`where(x > 0, 1.0, -1.0)`); the mark is taken off again at the end.
     """
-    import tinygrad_cnn as package
-
-    from ..ops import elementwise as E
-    from ..ops import index as I
-    from ..ops import reduce as R
-    from ..ops import shape as S
-
     marked: list[Tensor] = []
 
-    def note(kind: str, parents: list[Tensor], out: Tensor, **options: Any) -> Tensor:
-        if any(p.requires_grad for p in parents):  # made from the traced graph, not from constants alone
-            record[id(out._data)] = Derived(kind, parents, out, **options)
+    def note(kind: str, parents: list[Any], out: Tensor, **options: Any) -> None:
+        tensors = [p for p in parents if isinstance(p, Tensor)]
+        if any(p.requires_grad for p in tensors):  # made from the traced graph, not from constants alone
+            record[id(out._data)] = Derived(kind, tensors, out, **options)
             out.requires_grad = True
             marked.append(out)
-        return out
 
-    def compare(op: str, a: Tensor, b: Any) -> Tensor:
-        out = originals["compare"](op, a, b)
-        parents = [a, b] if isinstance(b, Tensor) else [a]
-        return note("compare", parents, out, op=op, other=None if isinstance(b, Tensor) else b)
-
-    def astype(x: Any, dtype: Any) -> Tensor:
-        out = originals["astype"](x, dtype)
-        if out._ctx is None and isinstance(x, Tensor) and out is not x:  # an integer/bool cast: no op recorded
-            note("astype", [x], out, to=out.dtype)
-        return out
-
-    def arg(kind: str) -> Callable[..., Tensor]:
-        def wrapped(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-            out = originals[kind](x, axis, keepdims, dim=dim, keepdim=keepdim)
-            if isinstance(x, Tensor):
-                axis_ = R.pick_axis(kind, axis, dim)
-                if axis_ is not None and x.ndim:
-                    axis_ = R.normalize_axes(kind, axis_, x.ndim)[0]
-                note(kind, [x], out, axis=axis_, keepdims=out.ndim == x.ndim and x.ndim > 0)
-            return out
-
-        return wrapped
-
-    def where(cond: Any, a: Any, b: Any) -> Tensor:
-        out = originals["where"](cond, a, b)
+    def where(cond: Any, a: Tensor, b: Tensor, out: Tensor) -> Tensor | None:
         c = cond._data if isinstance(cond, Tensor) else None
-        if out._ctx is None and c is not None and id(c) in record:
-            # a traced condition choosing between constants: record the op the library left out
-            # (the same forward: the branches as constants of the result's dtype)
-            branches = [t if isinstance(t, Tensor) else Tensor._make(np.asarray(t, dtype=out.dtype)) for t in (a, b)]
-            c_tensor = Tensor._make(c)
-            c_tensor.requires_grad = True
-            marked.append(c_tensor)
-            out = E.Where.apply(c_tensor, *branches)
-            marked.append(out)
+        if out._ctx is not None or c is None or id(c) not in record:
+            return None
+        # a traced condition choosing between constants: record the op the library left out
+        # (the same forward: the branches as constants of the result's dtype)
+        c_tensor = Tensor._make(c)
+        c_tensor.requires_grad = True
+        marked.append(c_tensor)
+        out = E.Where.apply(c_tensor, a, b)
+        marked.append(out)
         return out
 
-    def getitem(x: Tensor, idx: Any) -> Tensor:
+    def refuse_computed_index(x: Tensor, idx: Any) -> None:
         for item in idx if isinstance(idx, tuple) else (idx,):
             if isinstance(item, Tensor) and id(item._data) in record:
                 kind = "boolean mask" if item.dtype == np.bool_ else "index array"
@@ -137,24 +107,22 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
                     "(the result's shape would depend on the values) has no ONNX form here; "
                     "use tc.where(mask, x, 0) instead"
                 )
-        return originals["getitem"](x, idx)
 
-    where_ = {"compare": E, "astype": S, "argmax": R, "argmin": R, "where": E, "getitem": I}
-    wrappers = {"compare": compare, "astype": astype, "argmax": arg("argmax"), "argmin": arg("argmin"),
-                "where": where, "getitem": getitem}
-    originals = {name: getattr(module, name) for name, module in where_.items()}
-    also_package = [name for name in originals if getattr(package, name, None) is originals[name]]
+    def hook(kind: str, parents: list[Any], out: Any, **options: Any) -> Tensor | None:
+        if kind == "getitem":
+            refuse_computed_index(parents[0], options["index"])
+        elif kind == "where":
+            return where(*parents, out)
+        else:
+            note(kind, parents, out, **options)
+        return None
+
+    saved = state.trace
+    state.trace = hook
     try:
-        for name, module in where_.items():
-            setattr(module, name, wrappers[name])
-        for name in also_package:
-            setattr(package, name, wrappers[name])
         yield
     finally:
-        for name, module in where_.items():
-            setattr(module, name, originals[name])
-        for name in also_package:
-            setattr(package, name, originals[name])
+        state.trace = saved
         for t in marked:
             t.requires_grad = False
 

@@ -8,15 +8,17 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..grad_mode import outside_graph
 from ..tensor import ArrayLike, Tensor
 from . import formula as F
 
 Grad = Any  # an ndarray in a plain backward, a Tensor in a recorded one (see Function)
 
 
-def unbroadcast(g: Grad, shape: tuple[int, ...]) -> Grad:
-    """Sum `g` over the axes that broadcasting added or stretched to reach `shape`."""
-    if g.shape == shape:
+def unbroadcast(g: Grad | None, shape: tuple[int, ...]) -> Grad | None:
+    """Sum `g` over the axes that broadcasting added or stretched to reach `shape`
+    (None, a gradient nobody needs, stays None)."""
+    if g is None or g.shape == shape:
         return g
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
@@ -39,7 +41,19 @@ def _check_broadcast(name: str, a: np.ndarray, b: np.ndarray) -> None:
             raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not broadcast")
 
 
-class Add(Function):
+class _Binary(Function):
+    """A binary elementwise op. Its forward sets `broadcast` when the two shapes differ;
+    only then do the gradients need `unbroadcast` (on equal shapes it would be a no-op
+    that still costs a call and two shape reads per gradient)."""
+
+    broadcast = False
+
+    def _shapes(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
+        _check_broadcast(name, x, y)
+        self.broadcast = True
+
+
+class Add(_Binary):
     """Z = X + Y
     dE/dX = dE/dZ
     dE/dY = dE/dZ
@@ -50,15 +64,19 @@ class Add(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("add", x, y)
+            self._shapes("add", x, y)
         return x + y
 
-    def backward(self, g: Grad) -> tuple[Grad, Grad]:
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.parents
-        return unbroadcast(g, x.shape), unbroadcast(g, y.shape)
+        dx = g if x.requires_grad else None
+        dy = g if y.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
-class Sub(Function):
+class Sub(_Binary):
     """Z = X − Y
     dE/dX = dE/dZ
     dE/dY = −dE/dZ
@@ -69,15 +87,19 @@ class Sub(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("sub", x, y)
+            self._shapes("sub", x, y)
         return x - y
 
-    def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
+    def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.parents
-        return unbroadcast(g, x.shape), (unbroadcast(-g, y.shape) if y.requires_grad else None)
+        dx = g if x.requires_grad else None
+        dy = -g if y.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
-class Mul(Function):
+class Mul(_Binary):
     """Z = X · Y
     dE/dX = dE/dZ · Y
     dE/dY = dE/dZ · X
@@ -87,18 +109,20 @@ class Mul(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("mul", x, y)
+            self._shapes("mul", x, y)
         return x * y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.inputs(g)
-        return (
-            unbroadcast(g * y, x.shape) if self.parents[0].requires_grad else None,
-            unbroadcast(g * x, y.shape) if self.parents[1].requires_grad else None,
-        )
+        px, py = self.parents
+        dx = g * y if px.requires_grad else None
+        dy = g * x if py.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
-class Div(Function):
+class Div(_Binary):
     """Z = X / Y
     dE/dX = dE/dZ / Y
     dE/dY = −dE/dZ · X / Y²
@@ -108,15 +132,17 @@ class Div(Function):
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if x.shape != y.shape:
-            _check_broadcast("div", x, y)
+            self._shapes("div", x, y)
         return x / y
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
         x, y = self.inputs(g)
-        return (
-            unbroadcast(g / y, x.shape) if self.parents[0].requires_grad else None,
-            unbroadcast(-g * x / (y * y), y.shape) if self.parents[1].requires_grad else None,
-        )
+        px, py = self.parents
+        dx = g / y if px.requires_grad else None
+        dy = -g * x / (y * y) if py.requires_grad else None
+        if self.broadcast:
+            return unbroadcast(dx, x.shape), unbroadcast(dy, y.shape)
+        return dx, dy
 
 
 class _WithConstant(Function):
@@ -154,10 +180,16 @@ class MulConstant(_WithConstant):
     name = "mul"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        # c as a 0-d array of x's dtype (numpy's weak-scalar rule gives the same values):
+        # numpy multiplies two arrays in ~0.23 µs, an array by a Python number in ~0.48 µs.
+        if x.dtype.kind == "f":
+            self.k = np.asarray(self.c, x.dtype)
+            return x * self.k
         return x * self.c
 
     def backward(self, g: Grad) -> tuple[Grad]:
-        return (g * self.c,)
+        c = self.k if type(g) is np.ndarray else self.c  # a recorded backward keeps the number
+        return (g * c,)
 
 
 class Neg(Function):
@@ -238,7 +270,7 @@ class Log(Function):
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) without overflow: only e^(−|x|) ≤ 1 is ever computed."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    return np.where(x >= 0, 1, e) / (1 + e)  # 1/(1 + e^−x) for x ≥ 0, e^x/(1 + e^x) below
 
 
 class Sigmoid(Function):
@@ -272,7 +304,7 @@ class Tanh(Function):
 
     def backward(self, g: Grad) -> tuple[Grad]:
         y = self.output(g)
-        return (g * (1 - y * y),)
+        return (g - g * y * y,)  # dE/dY · (1 − Y²), without the number 1 (slow in numpy)
 
 
 class ReLU(Function):
@@ -556,7 +588,7 @@ def where(cond: Any, a: ArrayLike, b: ArrayLike) -> Tensor:
         np.broadcast_shapes(c.shape, a.shape, b.shape)
     except ValueError:
         raise ValueError(f"where: shapes {c.shape} (condition), {a.shape} and {b.shape} do not broadcast") from None
-    return Where.apply(Tensor._make(c), a, b)
+    return outside_graph("where", [cond, a, b], Where.apply(Tensor._make(c), a, b))
 
 
 def abs(x: ArrayLike) -> Tensor:
@@ -599,7 +631,9 @@ def compare(op: str, a: Tensor, b: Any) -> Tensor:
         if other.dtype.kind not in "biuf":
             raise TypeError(f"{op}: cannot compare a Tensor with {type(b).__name__}")
         _check_broadcast(op, a.data, other)
-    return Tensor._make(np.asarray(_COMPARE[op](a.data, other)))
+    out = Tensor._make(np.asarray(_COMPARE[op](a.data, other)))
+    return outside_graph("compare", [a, b] if isinstance(b, Tensor) else [a], out, op=op,
+                         other=None if isinstance(b, Tensor) else b)
 
 
 def comparable(other: Any) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..grad_mode import outside_graph
 from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad
@@ -98,4 +99,5 @@ def _show(index: Index) -> str:
 
 def getitem(x: Tensor, idx: Any) -> Tensor:
     """`x[idx]` with numpy's rules; out-of-range indices are an IndexError."""
+    outside_graph("getitem", [x], None, index=idx)  # an export refuses data-dependent shapes
     return GetItem.apply(x, index=normalize_index(idx))

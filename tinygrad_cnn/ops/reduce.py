@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..grad_mode import outside_graph
 from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad, tensor
@@ -178,6 +179,7 @@ def _arg(op: str, reduce: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keep
             raise ValueError(f"{op}: a tensor of shape {x.shape} is empty")
         out = reduce(x.data.reshape(-1))
         out = np.reshape(out, (1,) * x.ndim) if keep else np.asarray(out)
+        a = None
     else:
         if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
             raise TypeError(f"{op}: axis must be an int or None, got {axis!r}")
@@ -187,7 +189,8 @@ def _arg(op: str, reduce: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keep
         if x.shape[a] == 0:
             raise ValueError(f"{op}: axis {a} of a tensor of shape {x.shape} is empty")
         out = reduce(x.data, axis=a, keepdims=keep)
-    return Tensor._make(np.asarray(out, dtype=np.int64))
+    result = Tensor._make(np.asarray(out, dtype=np.int64))
+    return outside_graph(op, [x], result, axis=a, keepdims=keep and x.ndim > 0)
 
 
 def argmax(x: Tensor, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..function import Function
+from ..grad_mode import outside_graph
 from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad, tensor, unbroadcast
@@ -209,7 +210,8 @@ def astype(x: Tensor, dtype: Any) -> Tensor:
         raise TypeError(f"astype: only bool, integer and float dtypes, got {dtype}")
     if dtype.kind == "f" and x.dtype.kind == "f":
         return cast(x, dtype)
-    return Tensor._make(x.data.astype(dtype))  # to or from an integer type: no gradient
+    # to or from an integer type: no gradient, a value outside the graph
+    return outside_graph("astype", [x], Tensor._make(x.data.astype(dtype)), to=dtype)
 
 
 # ----- joining and cutting ---------------------------------------------------------------
