@@ -363,11 +363,12 @@ class _Drawing:
 
     def _op_node(self, t: Tensor, node: OpNode) -> None:
         oid = self._op_id(t)
-        lines, opts, chain = node.formulas(), node.options(), node.chain()
+        lines, chain = node.formulas(), node.chain()
+        opts = node.options(lines[0] if self.show_formulas and lines else "")
         note = f"({len(chain)} ops)" if chain else ""
         self._place(node.scope, oid, {"label": f"<{L.op_label(node.name, opts, lines, self.show_formulas, note)}>",
                                       "shape": "box", "style": "filled", "fillcolor": L.OP, "color": "#4a6fa5",
-                                      "tooltip": L.tip(L.op_tooltip(node.name, opts, lines, chain))})
+                                      "tooltip": L.tip(L.op_tooltip(node.name, node.options(every=True), lines, chain))})
         for p, role in node.inputs:  # one edge per input slot, so x*x shows two
             if id(p) not in self.ids:
                 self.edges.append((self._source(p), oid, {"label": role, "style": "dashed"}))
