@@ -58,7 +58,7 @@ def roles(fn: Function) -> list[str]:
 _USUAL: dict[str, object] = {"padding": 0, "dilation": 1, "groups": 1, "output_padding": 0, "keepdims": False}
 
 
-def _compact(value: object) -> object:
+def compact(value: object) -> object:
     """(2, 2) → 2 and (0, 0, 0, 0) → 0: a pair or quadruple of one value is that value;
     padding (top, bottom, left, right) = (1, 1, 2, 2) is the pair (1, 2)."""
     if isinstance(value, tuple) and len(value) > 1 and all(v == value[0] for v in value):
@@ -82,7 +82,7 @@ def options(fn: Function, stated: str = "", every: bool = False) -> str:
             continue
         if value == () or re.search(rf"\b{re.escape(key)} = ", stated):
             continue
-        short = _compact(value)
+        short = compact(value)
         if hasattr(type(fn), key) and value == getattr(type(fn), key):
             continue  # the op class's own default
         if key in _USUAL and short == _USUAL[key]:
@@ -245,13 +245,17 @@ class Format:
         return f'<FONT POINT-SIZE="10" COLOR="{color}">{esc(self.summary_text(a))}</FONT>'
 
 
-def box_label(path: str, kind: str, shapes_in: list[tuple], shapes_out: list[tuple], n_params: int, formula: str) -> str:
-    """A module call drawn as one box: path, class, shapes in → out, parameters, formula."""
+def box_label(
+    path: str, kind: str, shapes_in: list[tuple], shapes_out: list[tuple], n_params: int, formula: str, settings: str = ""
+) -> str:
+    """A module call drawn as one box: path, class, its settings, shapes in → out, parameters, formula."""
 
     def shapes(ss: list[tuple]) -> str:
         return ", ".join(str(s) for s in ss) or "()"
 
     rows = [f'<TR><TD><B>{esc(path)}</B>  <FONT POINT-SIZE="10">{esc(kind)}</FONT></TD></TR>']
+    if settings:
+        rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="#5b3a86">{esc(settings)}</FONT></TD></TR>')
     rows.append(f'<TR><TD><FONT POINT-SIZE="10">{esc(shapes(shapes_in))} → {esc(shapes(shapes_out))}</FONT></TD></TR>')
     if n_params:
         rows.append(f'<TR><TD><FONT POINT-SIZE="10">{n_params:,} parameters</FONT></TD></TR>')
