@@ -10,7 +10,7 @@ import numpy as np
 from ..ops.conv import correlate2d
 from ..ops.pool import avg_pool2d, max_pool2d
 from ..tensor import Tensor
-from .module import Module, _as_input, _uniform
+from .module import Module, Parameter, _as_input, _uniform
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -48,11 +48,8 @@ class Conv2d(Module):
         self.padding = padding if isinstance(padding, str) else _pair(padding)
         fan_in = in_channels // groups * kh * kw
         bound = 1 / math.sqrt(fan_in)
-        self.weight = Tensor(_uniform((out_channels, in_channels // groups, kh, kw), bound, rng, dtype), True, "weight")
-        self.bias = Tensor(_uniform((out_channels,), bound, rng, dtype), True, "bias") if bias else None
-
-    def own_parameters(self) -> list[tuple[str, Tensor]]:
-        return [("weight", self.weight)] + ([("bias", self.bias)] if self.bias is not None else [])
+        self.weight = Parameter(_uniform((out_channels, in_channels // groups, kh, kw), bound, rng, dtype))
+        self.bias = Parameter(_uniform((out_channels,), bound, rng, dtype)) if bias else None
 
     def forward(self, x: Any) -> Tensor:
         x = _as_input(x, self.weight)

@@ -11,7 +11,7 @@ from ..function import Function
 from ..tensor import Tensor
 from . import formula as F
 from .elementwise import Grad, tensor, unbroadcast
-from .reduce import Axes, Sum, normalize_axes, pick_axis  # noqa: F401 (Sum: moved to reduce.py; still importable here)
+from .reduce import Axes, normalize_axes, pick_axis
 
 
 class BroadcastTo(Function):
