@@ -137,6 +137,23 @@ def test_a_number_operand_is_the_ops_option_stated_once():
     assert heading(the_op(bare, "mul")) == "mul (c=2.5)"  # without formulas the title says it
 
 
+def test_a_one_element_constant_is_stated_by_the_op_that_reads_it():
+    """Recorded backward passes read numbers as constant tensors (the 1 of 1 − P): the op
+    node states them by their letter in its formulas instead of a node of their own."""
+    x = tc.Tensor(np.arange(3.0), requires_grad=True, name="x")
+    src = tc.draw_graph((1 - x).sum() / tc.Tensor(4.0)).source
+    assert heading(the_op(src, "sub")) == "sub (X=1)" and heading(the_op(src, "div")) == "div (Y=4)"
+    assert "constant" not in [title(a) for a in nodes(src).values()]
+    assert "X=1" in tooltip(the_op(src, "sub"))
+    four = tc.Tensor(4.0, name="four")  # a named one stays a node
+    src = tc.draw_graph(x.sum() / four).source
+    assert titled(src, "four") and heading(the_op(src, "div")) == "div"
+    e = tc.binary_cross_entropy(x.sigmoid(), np.array([1.0, 0.0, 1.0]))
+    (g,) = tc.grad(e, x, create_graph=True)
+    src = tc.draw_graph(g).source
+    assert "constant" not in [title(a) for a in nodes(src).values() if "() float64" in a]
+
+
 def test_mean_as_a_sum_times_the_inverse_count():
     x = tc.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="x")
     assert sorted(title(a) for a in op_nodes(tc.draw_graph(x.sum(axis=1) * (1 / 3)).source).values()) == ["mean"]

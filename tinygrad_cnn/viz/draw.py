@@ -37,7 +37,7 @@ from ..tensor import Tensor
 from . import _labels as L
 from ._model import Model, OpNode, build, chain_of, is_leaf_scope, path_of, scope_title
 
-__all__ = ["DOT_MISSING", "MODULE_FORMULAS", "Graph", "draw_graph", "render"]
+__all__ = ["DOT_MISSING", "MODULE_FORMULAS", "MODULE_OPTIONS", "Graph", "draw_graph", "render"]
 
 DOT_MISSING = (
     "Graphviz's 'dot' program was not found on PATH; it is needed to render a graph "
@@ -258,6 +258,11 @@ class _Drawing:
         self.box_of: dict[int, _Box] = {}  # id(op node) -> its box
         self.folded: set[int] = set()  # id(leaf) drawn inside a box, not as a node
         self.modules = False
+        # Unnamed one-element constants (the 1 of `1 − P` in a recorded backward) are no
+        # nodes: the op that reads them states them (`sub (X=1)`).
+        self.numbers = {id(t) for t in model.tensors if t._ctx is None and t.name is None and not t.requires_grad
+                        and t.size == 1 and t is not model.root}
+        self.folded.update(self.numbers)
 
     # ----- what is drawn ----------------------------------------------------------
     def budget(self, max_nodes: int | None) -> None:
@@ -265,7 +270,7 @@ class _Drawing:
         for the "more" node); the root is always drawn."""
 
         def cost(t: Tensor) -> int:
-            return 1 if id(t) not in self.model.ops else 2
+            return 0 if id(t) in self.numbers else 1 if id(t) not in self.model.ops else 2
 
         order = self.model.tensors
         total = sum(cost(t) for t in order)
@@ -414,11 +419,16 @@ class _Drawing:
         oid = self._op_id(t)
         lines, chain = node.formulas(), node.chain()
         opts = node.options(lines[0] if self.show_formulas and lines else "")
+        numbers = [f"{role}={self.fmt.num(p.data.reshape(()))}" for p, role in node.inputs if id(p) in self.numbers]
+        opts = ", ".join([*numbers, opts] if opts else numbers)
         note = f"({len(chain)} ops)" if chain else ""
         self._place(node.scope, oid, {"label": f"<{L.op_label(node.name, opts, lines, self.show_formulas, note)}>",
                                       "shape": "box", "style": "filled", "fillcolor": L.OP, "color": "#4a6fa5",
-                                      "tooltip": L.tip(L.op_tooltip(node.name, node.options(every=True), lines, chain))})
+                                      "tooltip": L.tip(L.op_tooltip(node.name, ", ".join(filter(None, [*numbers, node.options(every=True)])),
+                                                                    lines, chain))})
         for p, role in node.inputs:  # one edge per input slot, so x*x shows two
+            if id(p) in self.numbers:
+                continue
             if id(p) not in self.ids:
                 self.edges.append((self._source(p), oid, {"label": role, "style": "dashed"}))
             elif self.drawn(p):
