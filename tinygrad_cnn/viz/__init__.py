@@ -7,7 +7,7 @@
 """
 
 from ._labels import CONSTANT, GRAD, GRAD_BG, INTERMEDIATE, MODULE, OP, OUTPUT, PARAMETER, TOOLTIP_MAX
-from .draw import DOT_MISSING, MODULE_FORMULAS, Graph, draw_graph, render
+from .draw import DOT_MISSING, MODULE_FORMULAS, MODULE_OPTIONS, Graph, draw_graph, render
 from .html import to_html
 from .patterns import PATTERNS
 
@@ -20,6 +20,7 @@ __all__ = [
     "INTERMEDIATE",
     "MODULE",
     "MODULE_FORMULAS",
+    "MODULE_OPTIONS",
     "OP",
     "OUTPUT",
     "PARAMETER",

@@ -52,15 +52,46 @@ def roles(fn: Function) -> list[str]:
     return found
 
 
-def options(fn: Function) -> str:
-    """The op's non-tensor options (mode, axis, exponent, ...) as `k=v` text."""
-    items = [(k, getattr(fn, k, None)) for k in getattr(type(fn), "options", ())]  # what the op declares
+# Options that are at their usual value say nothing: a drawing shows what is special about
+# an op (`padding=2`), not every setting it has. A class attribute of the op is its own
+# default; these are the defaults of options that ops leave unset.
+_USUAL: dict[str, object] = {"padding": 0, "dilation": 1, "groups": 1, "output_padding": 0, "keepdims": False}
+
+
+def compact(value: object) -> object:
+    """(2, 2) → 2 and (0, 0, 0, 0) → 0: a pair or quadruple of one value is that value;
+    padding (top, bottom, left, right) = (1, 1, 2, 2) is the pair (1, 2)."""
+    if isinstance(value, tuple) and len(value) > 1 and all(v == value[0] for v in value):
+        return value[0]
+    if isinstance(value, tuple) and len(value) == 4 and value[0] == value[1] and value[2] == value[3]:
+        return (value[0], value[2])
+    return value
+
+
+def options(fn: Function, stated: str = "", every: bool = False) -> str:
+    """The op's options that differ from their defaults, as `k=v` text (`padding=2`,
+    `mode='full'`); an option the `stated` formula text already gives (`(c = 2)`) is left out.
+    `every=True`: every option as it is set (for tooltips)."""
     parts = []
-    for key, value in items:
-        if key.startswith("_") or isinstance(value, np.ndarray):
-            continue  # cached arrays (im2col columns) are not options
-        if isinstance(value, (str, int, float, bool, tuple)) and value != ():
+    for key in getattr(type(fn), "options", ()):  # what the op declares
+        value = getattr(fn, key, None)
+        if key.startswith("_") or value is None or not isinstance(value, (str, int, float, bool, tuple)):
+            continue  # cached arrays (im2col columns, argmax places) are not options
+        if every:
             parts.append(f"{key}={value!r}")
+            continue
+        if value == () or re.search(rf"\b{re.escape(key)} = ", stated):
+            continue
+        short = compact(value)
+        if hasattr(type(fn), key) and value == getattr(type(fn), key):
+            continue  # the op class's own default
+        if key in _USUAL and short == _USUAL[key]:
+            continue
+        if key == "padding" and isinstance(getattr(fn, "mode", None), str):
+            continue  # mode='full' is the padding
+        if key == "stride" and value == getattr(fn, "kernel_size", None):
+            continue  # pooling's default stride is the window
+        parts.append(f"{key}={short!r}")
     return ", ".join(parts)
 
 
@@ -214,13 +245,17 @@ class Format:
         return f'<FONT POINT-SIZE="10" COLOR="{color}">{esc(self.summary_text(a))}</FONT>'
 
 
-def box_label(path: str, kind: str, shapes_in: list[tuple], shapes_out: list[tuple], n_params: int, formula: str) -> str:
-    """A module call drawn as one box: path, class, shapes in → out, parameters, formula."""
+def box_label(
+    path: str, kind: str, shapes_in: list[tuple], shapes_out: list[tuple], n_params: int, formula: str, settings: str = ""
+) -> str:
+    """A module call drawn as one box: path, class, its settings, shapes in → out, parameters, formula."""
 
     def shapes(ss: list[tuple]) -> str:
         return ", ".join(str(s) for s in ss) or "()"
 
     rows = [f'<TR><TD><B>{esc(path)}</B>  <FONT POINT-SIZE="10">{esc(kind)}</FONT></TD></TR>']
+    if settings:
+        rows.append(f'<TR><TD><FONT POINT-SIZE="10" COLOR="#5b3a86">{esc(settings)}</FONT></TD></TR>')
     rows.append(f'<TR><TD><FONT POINT-SIZE="10">{esc(shapes(shapes_in))} → {esc(shapes(shapes_out))}</FONT></TD></TR>')
     if n_params:
         rows.append(f'<TR><TD><FONT POINT-SIZE="10">{n_params:,} parameters</FONT></TD></TR>')

@@ -35,8 +35,9 @@ class OpNode:
     def formulas(self) -> list[str]:
         return self.composite.applied_formulas() if self.composite else self.fns[0].applied_formulas()
 
-    def options(self) -> str:
-        return "" if self.composite else L.options(self.fns[0])
+    def options(self, stated: str = "", every: bool = False) -> str:
+        """Non-default options (those the `stated` formula text gives left out), or `every` one."""
+        return "" if self.composite else L.options(self.fns[0], stated, every)
 
     def chain(self) -> list[str] | None:
         return [fn.name for fn in self.fns] if self.composite else None

@@ -37,7 +37,7 @@ from ..tensor import Tensor
 from . import _labels as L
 from ._model import Model, OpNode, build, chain_of, is_leaf_scope, path_of, scope_title
 
-__all__ = ["DOT_MISSING", "MODULE_FORMULAS", "Graph", "draw_graph", "render"]
+__all__ = ["DOT_MISSING", "MODULE_FORMULAS", "MODULE_OPTIONS", "Graph", "draw_graph", "render"]
 
 DOT_MISSING = (
     "Graphviz's 'dot' program was not found on PATH; it is needed to render a graph "
@@ -57,16 +57,51 @@ MODULE_FORMULAS: dict[str, str] = {
     "Sigmoid": "Y = σ(X) = 1 / (1 + e^−X)",
     "Tanh": "Y = tanh X",
     "GELU": "Y = X · Φ(X)",
+    "ELU": "Y = X if X > 0, else α (e^X − 1)",
+    "SiLU": "Y = X · σ(X)",
+    "Softplus": "Y = log(1 + e^(βX)) / β",
     "MaxPool2d": "Y = max of X over each window",
     "AvgPool2d": "Y = mean of X over each window",
     "Flatten": "(N, d1, d2, …) → (N, d1·d2·…)",
     "Reshape": "(N, …) → (N, *shape)",
-    "Dropout": "Y = X · mask / (1 − p) (training)",
+    "Dropout": "Y = X · mask / (1 − p), mask_i ~ Bernoulli(1 − p)",
     "BatchNorm1d": "Y = γ (X − μ) / √(σ² + ε) + β",
     "BatchNorm2d": "Y = γ (X − μ) / √(σ² + ε) + β",
     "Softmax": "Y = e^X / Σ e^X",
     "Identity": "Y = X",
 }
+
+
+_ALWAYS = object()  # an option a box always states
+
+# The settings a module box states under its title when they differ from the default
+# given here (or always, for _ALWAYS), by class name: what makes this layer this layer.
+MODULE_OPTIONS: dict[str, dict[str, object]] = {
+    "Conv2d": {"kernel_size": _ALWAYS, "stride": 1, "padding": 0, "dilation": 1, "groups": 1},
+    "MaxPool2d": {"kernel_size": _ALWAYS, "stride": None, "padding": 0},
+    "AvgPool2d": {"kernel_size": _ALWAYS, "stride": None, "padding": 0},
+    "Dropout": {"p": _ALWAYS},
+    "BatchNorm1d": {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True},
+    "BatchNorm2d": {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True},
+    "LeakyReLU": {"negative_slope": _ALWAYS},
+    "ELU": {"alpha": 1.0},
+    "Softplus": {"beta": 1.0, "threshold": 20.0},
+    "Softmax": {"axis": _ALWAYS},
+}
+
+
+def module_options(module: Any) -> str:
+    """`kernel_size=5, padding=2`: the settings `MODULE_OPTIONS` lists for the module's
+    class that are not at their default; pairs of one value as that value."""
+    parts = []
+    for key, default in MODULE_OPTIONS.get(type(module).__name__, {}).items():
+        value = getattr(module, key, None)
+        short = L.compact(value)
+        if default is _ALWAYS or (short != default and value != default):
+            parts.append(f"{key}={short!r}" if isinstance(short, str) else f"{key}={short}")
+    if isinstance(getattr(module, "training", None), bool) and type(module).__name__.startswith(("Dropout", "BatchNorm")):
+        parts.append("training" if module.training else "eval")
+    return ", ".join(parts)
 
 
 class Graph(graphviz.Digraph):
@@ -223,6 +258,11 @@ class _Drawing:
         self.box_of: dict[int, _Box] = {}  # id(op node) -> its box
         self.folded: set[int] = set()  # id(leaf) drawn inside a box, not as a node
         self.modules = False
+        # Unnamed one-element constants (the 1 of `1 − P` in a recorded backward) are no
+        # nodes: the op that reads them states them (`sub (X=1)`).
+        self.numbers = {id(t) for t in model.tensors if t._ctx is None and t.name is None and not t.requires_grad
+                        and t.size == 1 and t is not model.root}
+        self.folded.update(self.numbers)
 
     # ----- what is drawn ----------------------------------------------------------
     def budget(self, max_nodes: int | None) -> None:
@@ -230,7 +270,7 @@ class _Drawing:
         for the "more" node); the root is always drawn."""
 
         def cost(t: Tensor) -> int:
-            return 1 if id(t) not in self.model.ops else 2
+            return 0 if id(t) in self.numbers else 1 if id(t) not in self.model.ops else 2
 
         order = self.model.tensors
         total = sum(cost(t) for t in order)
@@ -260,7 +300,12 @@ class _Drawing:
                 box = self.boxes[id(scope)] = _Box(scope, f"m{len(self.boxes)}")
             box.nodes.append(node)
             self.box_of[id(node)] = box
-        for t in self.model.tensors:  # a box's own parameters (and unnamed scalars) live inside it
+        # A box's own parameters, unnamed scalars, and unnamed constants made inside the
+        # module (a dropout mask, running statistics) live inside it. A constant is taken
+        # for one made inside when the box also reads something else: an unnamed input
+        # the box reads alone stays drawn, so the first layer keeps its input.
+        spare: dict[int, list[Tensor]] = {}  # id(box) -> its unnamed constant leaves
+        for t in self.model.tensors:
             users = self.model.consumers.get(id(t), [])
             if t._ctx is not None or not users:
                 continue
@@ -272,6 +317,15 @@ class _Drawing:
             own = home is not None and any(s is box.scope for s in chain_of(home))
             if own or (t.name is None and not t.requires_grad and t.size == 1):
                 self.folded.add(id(t))
+            elif t.name is None and not t.requires_grad:
+                spare.setdefault(id(box), []).append(t)
+        for box in self.boxes.values():
+            constants = spare.get(id(box), [])
+            inside = {id(n.out) for n in box.nodes}
+            others = [p for n in box.nodes for p, _ in n.inputs
+                      if id(p) not in inside and id(p) not in self.folded and all(p is not c for c in constants)]
+            if others:
+                self.folded.update(id(c) for c in constants)
 
     @staticmethod
     def _box_scope(node: OpNode, depth: int) -> Any:
@@ -363,12 +417,18 @@ class _Drawing:
 
     def _op_node(self, t: Tensor, node: OpNode) -> None:
         oid = self._op_id(t)
-        lines, opts, chain = node.formulas(), node.options(), node.chain()
+        lines, chain = node.formulas(), node.chain()
+        opts = node.options(lines[0] if self.show_formulas and lines else "")
+        numbers = [f"{role}={self.fmt.num(p.data.reshape(()))}" for p, role in node.inputs if id(p) in self.numbers]
+        opts = ", ".join([*numbers, opts] if opts else numbers)
         note = f"({len(chain)} ops)" if chain else ""
         self._place(node.scope, oid, {"label": f"<{L.op_label(node.name, opts, lines, self.show_formulas, note)}>",
                                       "shape": "box", "style": "filled", "fillcolor": L.OP, "color": "#4a6fa5",
-                                      "tooltip": L.tip(L.op_tooltip(node.name, opts, lines, chain))})
+                                      "tooltip": L.tip(L.op_tooltip(node.name, ", ".join(filter(None, [*numbers, node.options(every=True)])),
+                                                                    lines, chain))})
         for p, role in node.inputs:  # one edge per input slot, so x*x shows two
+            if id(p) in self.numbers:
+                continue
             if id(p) not in self.ids:
                 self.edges.append((self._source(p), oid, {"label": role, "style": "dashed"}))
             elif self.drawn(p):
@@ -408,7 +468,8 @@ class _Drawing:
         if not isinstance(formula, str):
             formula = MODULE_FORMULAS.get(kind, "")
         path = path_of(scope) or kind
-        label = L.box_label(path, kind, [p.shape for p in ins], [t.shape for t in outs], n_params, formula)
+        settings = module_options(module) if module is not None else ""
+        label = L.box_label(path, kind, [p.shape for p in ins], [t.shape for t in outs], n_params, formula, settings)
         lines = [f"{path}: {module!r}" if module is not None else path]
         for p in params:
             lines.append(f"{model.title(p)} {p.shape}: values {self.fmt.summary_text(p.data)}")

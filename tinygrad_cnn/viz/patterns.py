@@ -17,6 +17,12 @@ names in forward order; it matches where
   that requires grad, such as a bias before its reshape),
 - and its `check`, when it has one, holds (a mean divides by the number of summed elements).
 
+A Python number in an expression is not an input: `x * 0.5` and `x + 1` record one op with
+the number as its option `c` (`MulConstant`, `AddConstant`, drawn as "mul" and "add" with
+`(c = …)` at the end of the forward formula). So a mean is a sum then a division by the count
+or a product with its inverse; a bias add, a layer's scale and `linear` need an add or a mul of
+two tensors (`y + 1` is no bias).
+
 Unnamed constant side inputs are folded into the composite node (a one-hot matrix or a
 divisor is an implementation detail of the step); named ones stay drawn.
 """
@@ -54,12 +60,41 @@ def _ops(*names: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(n.split("|")) for n in names)
 
 
+def _number(fn: Function, chain: Tensor) -> float | None:
+    """The number `fn` combines its chain input with: its option `c` (`x * 0.5` records
+    MulConstant), or a one-element constant second input (`x / 6` records a div by a
+    constant tensor); None when it is neither."""
+    if len(fn.parents) == 1:
+        c = getattr(fn, "c", None)
+        return float(c) if isinstance(c, (int, float)) else None
+    others = [p for p in fn.parents if p is not chain]
+    if len(fn.parents) != 2 or len(others) != 1 or others[0].size != 1:
+        return None
+    return float(others[0].data.reshape(()))
+
+
 def _divides_by_count(fns: list[Function]) -> bool:
-    """A sum then a division by the number of summed elements: a mean."""
-    total, div = fns[0], fns[-1]
-    summed = total.parents[0].size // max(div.parents[0].size, 1)
-    divisor = div.parents[1].data
-    return divisor.size == 1 and float(divisor.reshape(())) == summed
+    """A sum, then a division by the number of summed elements (or a product with its
+    inverse, `x.sum() * (1/n)`): a mean."""
+    total, last = fns[0], fns[-1]
+    summed_out = next((p for p in last.parents if p._ctx is total), None)
+    if summed_out is None or (last.name == "div" and last.parents[0] is not summed_out):
+        return False  # n / Σx is no mean
+    value = _number(last, summed_out)
+    count = total.parents[0].size // max(summed_out.size, 1)
+    if value is None or count == 0:
+        return False
+    return value == count if last.name == "div" else abs(value * count - 1) <= 1e-12
+
+
+def _two_inputs(fns: list[Function]) -> bool:
+    """The chain's last op reads two tensors (not a number option: `x + 1` is no bias)."""
+    return len(fns[-1].parents) == 2
+
+
+def _reads_labels(fns: list[Function]) -> bool:
+    """The log-probabilities are multiplied by a tensor (the one-hot labels), not by a number."""
+    return len(fns[1].parents) == 2
 
 
 CROSS_ENTROPY = (
@@ -69,12 +104,14 @@ CROSS_ENTROPY = (
 
 # Longest first: where two patterns could match at one op, the longer chain wins.
 PATTERNS: tuple[Pattern, ...] = (
-    Pattern("cross_entropy", _ops("log_softmax", "mul", "sum", "neg|div", "neg|div"), CROSS_ENTROPY, head_role="Z"),
+    Pattern("cross_entropy", _ops("log_softmax", "mul", "sum", "neg|div", "neg|div"), CROSS_ENTROPY, head_role="Z",
+            check=_reads_labels),
     Pattern(
         "cross_entropy",
         _ops("log_softmax", "mul", "sum", "neg"),
         ("E = −Σ_n log softmax(Z)_n,y_n", "dE/dZ = softmax(Z) − onehot(y)"),
         head_role="Z",
+        check=_reads_labels,
     ),
     Pattern(
         "cross_entropy",
@@ -94,6 +131,18 @@ PATTERNS: tuple[Pattern, ...] = (
         side="any",
         head_role="B",
         side_roles=("X",),
+        check=_two_inputs,
+    ),
+    Pattern(
+        "scale",
+        _ops("reshape", "mul"),
+        ("Y = X · G, G reshaped to broadcast over all but its own axis", "dE/dG = Σ X · dE/dY over the broadcast axes",
+         "dE/dX = G · dE/dY"),
+        head="parameter",
+        side="any",
+        head_role="G",
+        side_roles=("X",),
+        check=_two_inputs,
     ),
     Pattern(
         "linear",
@@ -103,6 +152,7 @@ PATTERNS: tuple[Pattern, ...] = (
         side="any",
         head_role="W",
         side_roles=("X", "b"),
+        check=_two_inputs,
     ),
     Pattern(
         "matmul Wᵀ",
@@ -115,7 +165,7 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         "mean",
-        _ops("sum", "div"),
+        _ops("sum", "div|mul"),
         ("Y = (1/n) Σ_axis X", "dE/dX = (1/n) · dE/dY broadcast back over the averaged axes"),
         check=_divides_by_count,
     ),
