@@ -71,9 +71,13 @@ def test_options_of_the_wrong_type_are_type_errors():
         tc.conv2d(ones(1, 1, 5, 5), ones(1, 1, 3, 3), padding="half")
 
 
-def test_bias_in_the_mode_slot_says_how_to_add_it():
-    with pytest.raises(ValueError, match=r"correlate2d: unknown mode.*conv2d"):
-        tc.correlate2d(ones(1, 1, 5, 5), ones(2, 1, 3, 3), Tensor(ones(2)))
+@pytest.mark.parametrize("bias", [Tensor(np.ones(2)), np.ones(2)], ids=["Tensor", "ndarray"])
+def test_bias_in_the_mode_slot_says_how_to_add_it(bias):
+    """PyTorch's order `conv2d(x, w, b)` given to correlate2d: the message names conv2d."""
+    with pytest.raises(TypeError, match=r"correlate2d: the third argument is the mode.*tc.conv2d\(x, weight, bias\)"):
+        tc.correlate2d(ones(1, 1, 5, 5), ones(2, 1, 3, 3), bias)
+    with pytest.raises(ValueError, match=r"convolve2d: unknown mode 'same-ish'"):
+        tc.convolve2d(ones(1, 1, 5, 5), ones(2, 1, 3, 3), "same-ish")
 
 
 def test_max_pool_ties_send_the_gradient_to_the_first_maximum():

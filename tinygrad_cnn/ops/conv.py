@@ -374,9 +374,12 @@ def _correlation(cls: type[Correlate2d], x: ArrayLike, k: ArrayLike, mode: str, 
     op = cls.name
     x, k = tensor(x), tensor(k)
     where = f"input {x.shape}, kernel {k.shape}"
-    if not isinstance(mode, str) or mode not in MODES:
-        hint = " (the bias is added separately: b + correlate2d(x, k), or use conv2d)" if isinstance(mode, Tensor) else ""
-        raise ValueError(f"{op}: unknown mode {mode!r} for {where}; use 'valid', 'full' or 'same'{hint}")
+    if not isinstance(mode, str):  # e.g. a bias in third place, PyTorch's conv2d order
+        raise TypeError(f"{op}: the third argument is the mode ('valid', 'full' or 'same'), got a "
+                        f"{type(mode).__name__} for {where}; for a bias use tc.conv2d(x, weight, bias) "
+                        f"or b + {op}(x, k)")
+    if mode not in MODES:
+        raise ValueError(f"{op}: unknown mode {mode!r} for {where}; use 'valid', 'full' or 'same'")
     if padding is not None and mode != "valid":
         raise ValueError(f"{op}: give either mode={mode!r} or padding={padding!r}, not both ({where})")
     _check_shapes(op, x, k, groups, where)
