@@ -354,3 +354,26 @@ def test_scope_tags_the_ops_created_inside():
     w = z * 3
     assert (y._ctx.scope.path, z._ctx.scope.path, w._ctx.scope) == ("block.inner", "block", None)
     assert y._ctx.scope.parent is not None and y._ctx.scope.parent.call == z._ctx.scope.call
+
+
+def test_requires_grad_stays_on_float_tensors():
+    u = Tensor(np.arange(3))
+    with pytest.raises(TypeError, match="int64"):
+        u.requires_grad = True
+    t = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(TypeError, match="int64"):
+        t.data = np.arange(2)
+    assert t.dtype == np.float64 and t.version == 0
+    t.requires_grad = False
+    t.data = np.arange(2)  # no longer asked for a gradient: any numbers will do
+    assert t.dtype == np.arange(2).dtype
+
+
+def test_flip_takes_dim_and_dims():
+    x = Tensor(np.arange(6.0).reshape(2, 3))
+    for kw in (dict(dim=0), dict(dims=(0,)), dict(axes=0)):
+        np.testing.assert_array_equal(x.flip(**kw).data, np.flip(x.data, 0))
+        np.testing.assert_array_equal(tc.flip(x, **kw).data, np.flip(x.data, 0))
+    np.testing.assert_array_equal(x.flip().data, x.data[::-1, ::-1])
+    with pytest.raises(TypeError, match="axis= or dim="):
+        x.flip(0, dim=1)

@@ -36,7 +36,7 @@ from . import viz
 from . import onnx  # export only: the onnx package itself loads on the first export
 from .viz import draw_graph
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Function",

@@ -210,7 +210,7 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
         if type(in_grads) is not tuple or len(in_grads) != len(parents):
             _check_count(fn, in_grads)
         for p, pg in zip(parents, in_grads):
-            if pg is None or not p.requires_grad:
+            if pg is None or not p._requires_grad:
                 continue
             pd = p._data
             if type(pg) is not np.ndarray or pg.dtype is not pd.dtype or pg.shape != pd.shape:

@@ -95,21 +95,21 @@ class Function:
         if n == 2:
             a, b = inputs
             data = fn.forward(a._data, b._data)
-            track = a.requires_grad or b.requires_grad
+            track = a._requires_grad or b._requires_grad
         elif n == 1:
             a = inputs[0]
             data = fn.forward(a._data)
-            track = a.requires_grad
+            track = a._requires_grad
         else:
             data = fn.forward(*[t._data for t in inputs])
-            track = any(t.requires_grad for t in inputs)
+            track = any(t._requires_grad for t in inputs)
         if type(data) is not np.ndarray or data.dtype is _OBJECT:
             data = _checked_result(cls, data)
         out = _new(_Tensor)
         out._data, out._grad, out.name, out._ctx, out._version = data, None, None, None, UNCHANGED
         st = state
         if track and st.enabled:
-            out.requires_grad = True
+            out._requires_grad = True
             out._ctx = fn
             fn.parents = inputs
             fn.seq = next(_counter)
@@ -128,7 +128,7 @@ class Function:
             if st.scope is not None:
                 fn.scope = st.scope
         else:
-            out.requires_grad = False
+            out._requires_grad = False
         if _anomaly_hook is not None:
             _anomaly_hook(fn, out, "forward")
         return out

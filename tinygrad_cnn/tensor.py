@@ -97,18 +97,19 @@ class Tensor:
         ```
     """
 
-    __slots__ = ("_data", "_grad", "requires_grad", "name", "_ctx", "_version", "__weakref__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "name", "_ctx", "_version", "__weakref__")
     __array_priority__ = 1000  # so `ndarray + Tensor` calls Tensor.__radd__
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         self._data: np.ndarray = _as_array(data)
         self._grad: np.ndarray | None = None
+        self._requires_grad = False
         if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(
                 f"Tensor: only float tensors can require grad, got dtype {self._data.dtype} "
                 f"(shape {self._data.shape}); convert with .astype(np.float64) first"
             )
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         self.name = name
         self._ctx: Function | None = None
         self._version: list[int] | tuple[int] = UNCHANGED  # a list once changed or viewed (see _bump)
@@ -117,12 +118,16 @@ class Tensor:
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
         """Fast constructor for op results: `data` is already an array of numbers."""
         t = _new(cls)
-        t._data, t._grad, t.requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, UNCHANGED
+        t._data, t._grad, t._requires_grad, t.name, t._ctx, t._version = data, None, requires_grad, None, None, UNCHANGED
         return t
 
     # ----- properties -------------------------------------------------------------
     def _set_data(self, value: Any) -> None:
-        self._data = _as_array(value)
+        data = _as_array(value)
+        if self._requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"data: a tensor that requires grad holds floats, got dtype {data.dtype} "
+                            f"(shape {data.shape})")
+        self._data = data
         self._bump()
 
     def _bump(self) -> None:
@@ -136,6 +141,14 @@ class Tensor:
             v[0] += 1  # type: ignore[index]
 
     # attrgetter runs in C: these are read several times per op in every backward
+    def _set_requires_grad(self, value: bool) -> None:
+        if value and self._data.dtype.kind != "f":
+            raise TypeError(f"requires_grad: only float tensors can require grad, got dtype {self._data.dtype} "
+                            f"(shape {self._data.shape}); convert with .astype(np.float64) first")
+        self._requires_grad = bool(value)
+
+    requires_grad = property(attrgetter("_requires_grad"), _set_requires_grad,
+                             doc="Whether a backward pass computes `.grad` for this tensor (float tensors only).")
     data = property(attrgetter("_data"), _set_data, doc="The values, an np.ndarray (assigning counts as an in-place change).")
     shape = property(attrgetter("_data.shape"), doc="The size of each axis, a tuple of ints.")
     ndim = property(attrgetter("_data.ndim"), doc="The number of axes.")
@@ -399,9 +412,10 @@ class Tensor:
         """The values repeated along axes of size 1 (or new leading axes) to `shape`; a view. See `tc.broadcast_to`."""
         return S.broadcast_to(self, shape)
 
-    def flip(self, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
-        """The order reversed along `axes` (default: the last two, i.e. rot180 of a kernel); a view. See `tc.flip`."""
-        return S.flip(self, axes)
+    def flip(self, axes: Any = None, *, dim: Any = None, dims: Any = None) -> Tensor:
+        """The order reversed along `axes` (default: the last two, i.e. rot180 of a kernel); a view.
+        `dim=`/`dims=` are aliases. See `tc.flip`."""
+        return S.flip(self, axes, dim=dim, dims=dims)
 
     def _cast(self, dtype: Any) -> Tensor:
         return S.cast(self, dtype)

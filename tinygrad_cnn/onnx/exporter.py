@@ -82,7 +82,7 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
         tensors = [p for p in parents if isinstance(p, Tensor)]
         if any(p.requires_grad for p in tensors):  # made from the traced graph, not from constants alone
             record[id(out._data)] = Derived(kind, tensors, out, **options)
-            out.requires_grad = True
+            out._requires_grad = True  # a trace-only mark, bool/int data included
             marked.append(out)
 
     def where(cond: Any, a: Tensor, b: Tensor, out: Tensor) -> Tensor | None:
@@ -92,7 +92,7 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
         # a traced condition choosing between constants: record the op the library left out
         # (the same forward: the branches as constants of the result's dtype)
         c_tensor = Tensor._make(c)
-        c_tensor.requires_grad = True
+        c_tensor._requires_grad = True
         marked.append(c_tensor)
         out = E.Where.apply(c_tensor, a, b)
         marked.append(out)
@@ -124,7 +124,7 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
     finally:
         state.trace = saved
         for t in marked:
-            t.requires_grad = False
+            t._requires_grad = False
 
 
 def trace(

@@ -166,9 +166,13 @@ class Flip(Function):
         return (F.flip(g, self.axes),)
 
 
-def flip(x: Tensor, axes: tuple[int, ...] = (-2, -1)) -> Tensor:
-    """The order reversed along `axes` (default: the last two axes, which is rot180 of a kernel); a view."""
-    return Flip.apply(x, axes=normalize_axes("flip", axes, x.ndim))._view_of(x)
+def flip(x: Tensor, axes: Any = None, *, dim: Any = None, dims: Any = None) -> Tensor:
+    """The order reversed along `axes` (default: the last two axes, which is rot180 of a
+    kernel); a view. `dim=` and PyTorch's `dims=` are aliases of `axes=`."""
+    if dims is not None:
+        axes = pick_axis("flip", axes, dims)
+    axes = pick_axis("flip", axes, dim)
+    return Flip.apply(x, axes=normalize_axes("flip", (-2, -1) if axes is None else axes, x.ndim))._view_of(x)
 
 
 def rot180(k: Tensor) -> Tensor:
