@@ -316,23 +316,9 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Y = (X − mean) / √(var + eps) · weight + bias, per channel (axis 1).
+    """Y = (X − mean) / √(var + eps) · weight + bias, per channel (axis 1), on images.
 
-    Training: mean and (biased) var of the batch; the running statistics follow
-    r ← (1 − momentum)·r + momentum·batch, the variance unbiased (n/(n − 1)), as PyTorch.
-    momentum=None averages all batches seen (1/num_batches_tracked). Eval: the running
-    statistics.
-
-    Args:
-        num_features: C, the channels (axis 1).
-        eps: added to the variance (default 1e-5).
-        momentum: the running statistics' weight of a new batch (default 0.1); None
-            averages all batches seen.
-        affine: whether the layer has a learned weight (scale) and bias (shift).
-        track_running_stats: keep running statistics (buffers `running_mean`,
-            `running_var`, `num_batches_tracked`) and use them in eval mode; without
-            them, eval mode uses the batch's statistics too.
-        dtype: float32 (default) or float64.
+    The arguments, the running statistics and train/eval behave as in `BatchNorm1d`.
 
     Shapes:
         Input (N, C, H, W); statistics over N, H and W.
