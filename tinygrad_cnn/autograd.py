@@ -188,7 +188,7 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
     hook = _function._anomaly_hook
     pop, get = grads.pop, grads.get
     while heap:
-        node = heappop(heap)[1]
+        minus_seq, node = heappop(heap)
         g = pop(id(node), None)
         if g is None:  # a root given twice
             continue
@@ -199,11 +199,7 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
         fn = node._ctx
         if fn.released:
             _raise_released(fn)
-        if fn.versions:  # the version check, spelled out
-            for t, was in zip(fn.saved, fn.versions):
-                if t._version[0] != was:
-                    fn.check_versions(node)  # raises, naming the op and the tensor
-        if fn.saves_output and node._version[0]:
+        if -minus_seq < _function.last_change:  # some tensor changed in place since this op ran
             fn.check_versions(node)
         in_grads = fn.backward(g)
         parents = fn.parents

@@ -26,9 +26,10 @@ computation as a graph of its own, which can be drawn and differentiated again.
 What the class declares is checked: an undeclared option is a `TypeError` at `apply`;
 a forward or backward that returns the wrong kind of value (a Tensor where an array is
 due, an object array, the wrong number of gradients or a wrong shape) is a
-`TypeError`/`ValueError` naming the op's class. Versions: `apply` notes the version of
-each input listed in `saves` (and the output, with `saves_output`), and the engine
-refuses to run the backward once one of them was changed in place. `buffers` names the
+`TypeError`/`ValueError` naming the op's class. Versions: every op gets a creation
+number (`seq`) and every in-place change of a tensor notes the number current when it
+happened, so the engine refuses to run the backward when an input listed in `saves` (or
+the output, with `saves_output`) was changed after the op was created. `buffers` names the
 large arrays a forward stashes on `self`; they are freed when a backward that does not
 retain the graph has used them.
 """
@@ -70,9 +71,7 @@ class Function:
 
     # Set by apply() on an op that is part of a graph:
     parents: tuple[Tensor, ...]
-    seq: int  # creation order, the engine's sweep order
-    saved: tuple[Tensor, ...] = ()  # the inputs listed in `saves`
-    versions: tuple[int, ...] = ()  # their versions when the forward ran
+    seq: int  # creation order: the engine's sweep order, and "after the forward" for versions
     scope: Scope | None = None
     released = False  # its saved buffers were freed by a backward
     _out: Callable[[], Tensor | None] | None = None
@@ -113,16 +112,6 @@ class Function:
             out._ctx = fn
             fn.parents = inputs
             fn.seq = next(_counter)
-            saves = cls.saves
-            if saves is None:
-                fn.saved = inputs
-                if n == 2:
-                    fn.versions = (a._version[0], b._version[0])
-                else:
-                    fn.versions = (a._version[0],) if n == 1 else tuple([t._version[0] for t in inputs])
-            elif saves:
-                fn.saved = saved = tuple([inputs[i] for i in saves])
-                fn.versions = tuple([t._version[0] for t in saved])
             if cls.saves_output:
                 fn._out = _weakref(out)  # weak: the output points at its op, never back
             if st.scope is not None:
@@ -158,15 +147,15 @@ class Function:
         self.released = True
 
     def check_versions(self, output: Tensor) -> None:
-        """RuntimeError if a tensor this op's backward reads was changed in place since
-        the forward (its values would give a wrong gradient)."""
+        """RuntimeError if a tensor this op's backward reads was changed in place after
+        the op was created (its values would give a wrong gradient)."""
         saves = type(self).saves
-        indices = range(len(self.parents)) if saves is None else saves
-        for i, t, was in zip(indices, self.saved, self.versions):
-            if t._version[0] != was:
-                _raise_modified(self, t, f"input {i}", was)
-        if self._out is not None and output._version[0] != 0:
-            _raise_modified(self, output, "output", 0)
+        for i in range(len(self.parents)) if saves is None else saves:
+            t = self.parents[i]
+            if t._version[1] > self.seq:
+                _raise_modified(self, t, f"input {i}")
+        if self.saves_output and output._version[1] > self.seq:
+            _raise_modified(self, output, "output")
 
     @classmethod
     def formulas(cls, variant: tuple[str, Any] | None = None) -> list[str]:
@@ -183,11 +172,11 @@ class Function:
         return self.formulas()
 
 
-def _raise_modified(fn: Function, t: Tensor, which: str, was: int) -> None:
+def _raise_modified(fn: Function, t: Tensor, which: str) -> None:
     label = repr(t.name) if t.name is not None else f"of shape {t.shape}"
     raise RuntimeError(
         f"{fn.name}: the tensor {label} ({which} of {fn.name}) was changed in place after the forward "
-        f"(version {t._version[0]}, the backward needs version {was}); its gradient would be wrong. "
+        f"(it is at version {t._version[0]} now); its gradient would be wrong. "
         "Change it after backward() (or on a .detach()ed copy), or compute the forward again"
     )
 
@@ -203,8 +192,19 @@ def _checked_result(cls: type[Function], data: Any) -> np.ndarray:
     return data
 
 
-# Every tensor's version counter until it is changed in place or viewed (Tensor._bump).
-UNCHANGED = (0,)
+# A tensor's version: [number of in-place changes, creation number current at the last
+# one]; every tensor starts with this shared pair until it is changed or viewed (Tensor._bump).
+UNCHANGED = (0, -1)
+# The creation number current at the latest in-place change of any tensor: an op created
+# after it cannot have seen its inputs change, so the engine skips its version check.
+last_change = -1
+
+
+def note_change() -> int:
+    """A creation number for an in-place change happening now (see `last_change`)."""
+    global last_change
+    last_change = when = next(_counter)
+    return when
 
 _new = object.__new__  # Tensor and Function have no __init__ work to skip
 _weakref = weakref.ref
