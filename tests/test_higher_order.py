@@ -169,7 +169,7 @@ def test_gradgradcheck_catches_a_backward_that_is_not_differentiable(monkeypatch
     """σ' computed on raw arrays: first derivatives right, second derivatives zero."""
 
     def detached(self: elementwise.Sigmoid, g: Tensor) -> tuple[Tensor]:
-        y = self._out().data  # the raw array: a constant to the recorded graph
+        y = self._y  # the raw array the op keeps: a constant to the recorded graph
         return (g * (y * (1 - y)),)
 
     monkeypatch.setattr(elementwise.Sigmoid, "backward", detached)

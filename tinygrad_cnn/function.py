@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import weakref
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
@@ -74,7 +74,8 @@ class Function:
     seq: int  # creation order: the engine's sweep order, and "after the forward" for versions
     scope: Scope | None = None
     released = False  # its saved buffers were freed by a backward
-    _out: Callable[[], Tensor | None] | None = None
+    _y: np.ndarray | None = None  # the output's values, with `saves_output`
+    _y_tensor: Tensor | None = None  # the output itself, lent by the engine while it records (see output)
 
     forward: Callable[..., np.ndarray]
     backward: Callable[..., tuple[Any, ...]]
@@ -113,7 +114,7 @@ class Function:
             fn.parents = inputs
             fn.seq = next(_counter)
             if cls.saves_output:
-                fn._out = _weakref(out)  # weak: the output points at its op, never back
+                fn._y = data  # the array, not the Tensor: the output points at its op, never back
             if st.scope is not None:
                 fn.scope = st.scope
         else:
@@ -133,12 +134,28 @@ class Function:
         return ps
 
     def output(self, g: Any) -> Any:
-        """What this op produced, in the kind `inputs(g)` gives (declare `saves_output`)."""
-        if self._out is None:
-            raise TypeError(f"{type(self).__name__}: backward reads the output; declare saves_output = True")
-        out = self._out()
-        assert out is not None, f"{type(self).__name__}: output freed before backward"
-        return out._data if type(g) is np.ndarray else out
+        """What this op produced, in the kind `inputs(g)` gives (declare `saves_output`).
+
+        The op keeps its output's array; the output Tensor points at the op, so the op
+        cannot point back at it for good (a reference cycle): while the engine records
+        this op's backward it lends the op the Tensor (`lend_output`)."""
+        if type(g) is np.ndarray:
+            if self._y is None:
+                raise TypeError(f"{type(self).__name__}: backward reads the output; declare saves_output = True")
+            return self._y
+        if self._y_tensor is None:
+            raise TypeError(f"{type(self).__name__}: a recorded backward reads the output Tensor, which the "
+                            "engine lends while it records (declare saves_output = True)")
+        return self._y_tensor
+
+    @contextmanager
+    def lend_output(self, output: Tensor) -> Iterator[None]:
+        """`output(g)` gives `output` (the Tensor this op made) inside the block."""
+        self._y_tensor = output
+        try:
+            yield
+        finally:
+            del self._y_tensor
 
     def release(self) -> None:
         """Free the saved buffers once a backward has used them (retain_graph=False)."""
@@ -207,7 +224,6 @@ def note_change() -> int:
     return when
 
 _new = object.__new__  # Tensor and Function have no __init__ work to skip
-_weakref = weakref.ref
 _Tensor: Any = None  # tensor.py sets this to Tensor (it is defined after Function)
 
 # Set by detect_anomaly() (anomaly.py); None, and so free, otherwise.
