@@ -106,19 +106,18 @@ class Function:
         if type(data) is not np.ndarray or data.dtype is _OBJECT:
             data = _checked_result(cls, data)
         out = _new(_Tensor)
-        out._data, out._grad, out.name, out._ctx, out._version = data, None, None, None, UNCHANGED
-        st = state
-        if track and st.enabled:
-            out._requires_grad = True
-            out._ctx = fn
+        out._data, out._grad, out.name, out._version = data, None, None, UNCHANGED
+        enabled, scope = state.recording
+        if track and enabled:
+            out._requires_grad, out._ctx = True, fn
             fn.parents = inputs
             fn.seq = next(_counter)
             if cls.saves_output:
                 fn._y = data  # the array, not the Tensor: the output points at its op, never back
-            if st.scope is not None:
-                fn.scope = st.scope
+            if scope is not None:
+                fn.scope = scope
         else:
-            out._requires_grad = False
+            out._requires_grad, out._ctx = False, None
         if _anomaly_hook is not None:
             _anomaly_hook(fn, out, "forward")
         return out

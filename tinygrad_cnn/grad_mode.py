@@ -14,10 +14,27 @@ from typing import Any, NamedTuple
 
 
 class _State(threading.local):
-    enabled: bool = True
-    scope: Scope | None = None
+    # (grad mode on, innermost scope) as one attribute: every op reads both, and each
+    # read of a thread-local attribute costs a lookup of the thread's own dict.
+    recording: tuple[bool, Scope | None] = (True, None)
     in_backward: int = 0  # > 0 while the engine records a backward (create_graph=True)
     trace: Any = None  # set by tc.onnx.export while it traces: see `outside_graph`
+
+    @property
+    def enabled(self) -> bool:
+        return self.recording[0]
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:
+        self.recording = (on, self.recording[1])
+
+    @property
+    def scope(self) -> Scope | None:
+        return self.recording[1]
+
+    @scope.setter
+    def scope(self, scope: Scope | None) -> None:
+        self.recording = (self.recording[0], scope)
 
 
 state = _State()
