@@ -170,9 +170,10 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
     return kept
 
 
-def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict[int, Tensor]:
-    """A plain `backward()`, the hot path: collect, order and propagate in one loop, on
-    arrays only, filling every tensor's `.grad`; returns the leaves reached, by id.
+def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndarray]:
+    """A plain `backward()` from one output, the hot path: collect, order and propagate
+    in one loop, on arrays only, filling every tensor's `.grad`; returns the gradients of
+    the leaves reached.
 
     A heap pops the newest op first. An op is pushed when the first gradient for its
     output arrives, and every consumer of a tensor is newer than the op that made it and
@@ -180,22 +181,18 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
     unfinished op a root leads to always has a finished consumer, which pushed it).
     The checks of `_propagate` are here too, on a fast path that costs a few
     comparisons per edge and a slow path (`_plain_grad`) that names what is wrong.
+    Pending gradients are keyed by the tensors themselves (a Tensor hashes by identity,
+    so the dict never calls its elementwise `==`): no `id()` call per edge.
     """
-    leaves: dict[int, Tensor] = {}
-    heap: list[tuple[int, Tensor]] = []
-    for r in roots:
-        if r._ctx is None:
-            leaves[id(r)] = r
-        else:
-            heap.append((-r._ctx.seq, r))
-    heapify(heap)
+    grads: dict[Tensor, np.ndarray] = {root: seed}
+    if root._ctx is None:
+        return grads
+    heap = [(-root._ctx.seq, root)]
     hook = _function._anomaly_hook
     pop, get = grads.pop, grads.get
     while heap:
         minus_seq, node = heappop(heap)
-        g = pop(id(node), None)
-        if g is None:  # a root given twice
-            continue
+        g = pop(node)
         if node._grad is None:
             node._grad = g  # shared, not copied: Tensor.grad hands it out read-only
         else:
@@ -217,23 +214,20 @@ def _sweep(roots: Sequence[Tensor], grads: dict[int, Any], retain: bool) -> dict
                 pg = _plain_grad(fn, in_grads, p, pg)
             if hook is not None:
                 hook(fn, Tensor._make(pg), "backward")
-            k = id(p)
-            prev = get(k)
+            prev = get(p)
             if prev is None:
-                grads[k] = pg
-                if p._ctx is None:
-                    leaves[k] = p
-                else:
+                grads[p] = pg
+                if p._ctx is not None:
                     heappush(heap, (-p._ctx.seq, p))
             else:
                 pg = prev + pg
-                grads[k] = pg if type(pg) is np.ndarray else np.asarray(pg)  # numpy gives 0-d sums as scalars
+                grads[p] = pg if type(pg) is np.ndarray else np.asarray(pg)  # numpy gives 0-d sums as scalars
         if not retain:
             if fn.buffers:
                 fn.release()
             else:
                 fn.released = True
-    return leaves
+    return grads  # every op's output was popped: what is left belongs to leaves
 
 
 def _plain_grad(fn: Any, in_grads: Any, p: Tensor, pg: Any) -> np.ndarray:
@@ -282,16 +276,13 @@ def _sole_ref_count() -> int:
 _SOLE = _sole_ref_count()
 
 
-def _store_leaves(grads: dict[int, Any], leaves: dict[int, Tensor]) -> None:
+def _store_leaves(grads: dict[Tensor, Any]) -> None:
     """The plain pass's last step: each leaf's gradient into its `.grad`, an array of its
     own (optimizers and users change it in place). The array the pass computed is taken
     as it is when nothing else holds it or its memory (reference counts, as PyTorch's
     AccumulateGrad does), else copied; a (100, 3380) weight's copy costs 0.1–0.2 ms."""
     while grads:
-        i, g = grads.popitem()
-        leaf = leaves.get(i)
-        if leaf is None:
-            continue
+        leaf, g = grads.popitem()
         if type(g) is not np.ndarray:  # numpy returns 0-d sums as scalars
             g = np.asarray(g)
         if leaf._grad is not None:
@@ -312,27 +303,27 @@ def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, reta
     collecting = gc.isenabled()
     gc.disable()
     try:
+        if keep is None and not create_graph:  # backward(): one output
+            (root,), (seed,) = roots, seeds
+            _store_leaves(_sweep(root, _as_kind(seed, False), retain))
+            return {}
         grads: dict[int, Any] = {}
         for r, s in zip(roots, seeds):
             g = _as_kind(s, create_graph)
             grads[id(r)] = grads[id(r)] + g if id(r) in grads else g
         kept: dict[int, Any] = {}
-        if keep is None and not create_graph:
-            _store_leaves(grads, _sweep(roots, grads, retain))
-            return {}
-        else:
-            outputs, leaves = _collect(roots)
-            order = _order(outputs)
-            # For grad(): only ops with a requested tensor upstream need their backward run,
-            # so gradients nobody asked for (the weights' when asking for dE/dX) cost nothing.
-            reach: set[int] | None = None
-            if keep is not None:
-                reach = set(keep)
-                for node in reversed(order):  # inputs before consumers
-                    if any(id(p) in reach for p in node._ctx.parents):  # type: ignore[union-attr]
-                        reach.add(id(node))
-            with _recording() if create_graph else nullcontext():
-                kept = _propagate(order, grads, create_graph, retain, keep, reach)
+        outputs, leaves = _collect(roots)
+        order = _order(outputs)
+        # For grad(): only ops with a requested tensor upstream need their backward run,
+        # so gradients nobody asked for (the weights' when asking for dE/dX) cost nothing.
+        reach: set[int] | None = None
+        if keep is not None:
+            reach = set(keep)
+            for node in reversed(order):  # inputs before consumers
+                if any(id(p) in reach for p in node._ctx.parents):  # type: ignore[union-attr]
+                    reach.add(id(node))
+        with _recording() if create_graph else nullcontext():
+            kept = _propagate(order, grads, create_graph, retain, keep, reach)
     finally:
         if collecting:
             gc.enable()
