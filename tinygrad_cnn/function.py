@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import threading
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
@@ -214,13 +215,16 @@ UNCHANGED = (0, -1)
 # The creation number current at the latest in-place change of any tensor: an op created
 # after it cannot have seen its inputs change, so the engine skips its version check.
 last_change = -1
+_change_lock = threading.Lock()  # so `last_change` only grows when threads change tensors at once
 
 
 def note_change() -> int:
     """A creation number for an in-place change happening now (see `last_change`)."""
     global last_change
-    last_change = when = next(_counter)
+    with _change_lock:
+        last_change = when = next(_counter)
     return when
+
 
 _new = object.__new__  # Tensor and Function have no __init__ work to skip
 _Tensor: Any = None  # tensor.py sets this to Tensor (it is defined after Function)
