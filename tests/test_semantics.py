@@ -198,6 +198,29 @@ def test_ops_that_do_not_read_an_input_allow_changing_it():
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
 
 
+def test_only_changes_after_the_forward_of_a_saved_tensor_count():
+    w = Tensor([3.0, 4.0], requires_grad=True)
+    other = Tensor([1.0, 1.0], requires_grad=True)
+    with tc.no_grad():
+        w.mul_(2.0)  # before the forward: the op reads the new values
+    y = (w * w).sum()
+    with tc.no_grad():
+        other.add_(1.0)  # after it, but not a tensor mul read
+    y.backward()
+    np.testing.assert_array_equal(w.grad, [12.0, 16.0])
+    assert w.version == 1 and other.version == 1
+
+
+def test_changing_a_view_of_a_saved_input_raises():
+    w = Tensor([3.0, 4.0], requires_grad=True)
+    y = (w * w).sum()
+    v = w.reshape(2, 1)  # shares w's memory and its version counter
+    with tc.no_grad():
+        v.add_(1.0)
+    with pytest.raises(RuntimeError, match="mul.*changed in place"):
+        y.backward()
+
+
 def test_changing_an_output_that_backward_reads_raises():
     x = Tensor([0.5, 1.0], requires_grad=True)
     y = x.exp()
