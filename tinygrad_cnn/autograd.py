@@ -180,15 +180,15 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
     is reached first, so each op runs once, after all its consumers (proof: the newest
     unfinished op a root leads to always has a finished consumer, which pushed it).
     The checks of `_propagate` are here too, on a fast path that costs a few
-    comparisons per edge and a slow path (`_plain_grad`) that names what is wrong.
-    Pending gradients are keyed by the tensors themselves (a Tensor hashes by identity,
+    comparisons per edge and a slow path (`_plain_grad`) that names what is wrong
+    (anomaly detection takes `_propagate`, which calls its hook). Pending gradients are keyed by the tensors themselves (a Tensor hashes by identity,
     so the dict never calls its elementwise `==`): no `id()` call per edge.
     """
     grads: dict[Tensor, np.ndarray] = {root: seed}
     if root._ctx is None:
         return grads
     heap = [(-root._ctx.seq, root)]
-    hook = _function._anomaly_hook
+    changed = _function.last_change  # the latest in-place change before this pass
     pop, get = grads.pop, grads.get
     while heap:
         minus_seq, node = heappop(heap)
@@ -200,7 +200,7 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
         fn = node._ctx
         if fn.released:
             _raise_released(fn)
-        if -minus_seq < _function.last_change:  # some tensor changed in place since this op ran
+        if -minus_seq < changed:  # some tensor changed in place since this op ran
             fn.check_versions(node)
         in_grads = fn.backward(g)
         parents = fn.parents
@@ -212,8 +212,6 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
             pd = p._data
             if type(pg) is not np.ndarray or pg.dtype is not pd.dtype or pg.shape != pd.shape:
                 pg = _plain_grad(fn, in_grads, p, pg)
-            if hook is not None:
-                hook(fn, Tensor._make(pg), "backward")
             prev = get(p)
             if prev is None:
                 grads[p] = pg
@@ -303,7 +301,8 @@ def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, reta
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if keep is None and not create_graph:  # backward(): one output
+        # backward() (one output), without anomaly detection: the specialised sweep
+        if keep is None and not create_graph and _function._anomaly_hook is None:
             (root,), (seed,) = roots, seeds
             _store_leaves(_sweep(root, _as_kind(seed, False), retain))
             return {}
