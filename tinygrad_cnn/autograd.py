@@ -181,8 +181,9 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
     unfinished op a root leads to always has a finished consumer, which pushed it).
     The checks of `_propagate` are here too, on a fast path that costs a few
     comparisons per edge and a slow path (`_plain_grad`) that names what is wrong
-    (anomaly detection takes `_propagate`, which calls its hook). Pending gradients are keyed by the tensors themselves (a Tensor hashes by identity,
-    so the dict never calls its elementwise `==`): no `id()` call per edge.
+    (anomaly detection takes `_propagate`, which calls its hook). Pending gradients
+    are keyed by the tensors themselves (a Tensor hashes by identity, so the dict never
+    calls its elementwise `==`): no `id()` call per edge.
     """
     grads: dict[Tensor, np.ndarray] = {root: seed}
     if root._ctx is None:
