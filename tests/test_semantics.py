@@ -105,6 +105,18 @@ def test_retain_graph_allows_a_second_backward_that_accumulates():
         y.backward()
 
 
+def test_a_new_op_on_a_freed_graph_backwards_until_it_reaches_a_freed_op():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    h = x * x
+    h.sum().backward()  # frees mul (and sum)
+    w = Tensor([3.0, 4.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="mul.*second time"):
+        (h * w).sum().backward()  # the new ops run, then mul refuses
+    fresh = (x * w).sum()  # a graph made after the free is not affected
+    fresh.backward()
+    np.testing.assert_array_equal(x.grad, [2.0 + 3.0, 4.0 + 4.0])
+
+
 def test_grad_takes_retain_graph():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = (x**3).sum()
