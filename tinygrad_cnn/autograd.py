@@ -22,6 +22,7 @@ from contextlib import nullcontext
 from typing import Any, Sequence
 
 import numpy as np
+from numpy import ndarray  # its own name: read per op and per edge, np.ndarray is a second lookup
 
 from . import function as _function
 from .grad_mode import grad_mode, state
@@ -211,7 +212,7 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
             if pg is None or not p._requires_grad:
                 continue
             pd = p._data
-            if type(pg) is not np.ndarray or pg.dtype is not pd.dtype or pg.shape != pd.shape:
+            if type(pg) is not ndarray or pg.dtype is not pd.dtype or pg.shape != pd.shape:
                 pg = _plain_grad(fn, in_grads, p, pg)
             prev = get(p)
             if prev is None:
@@ -220,7 +221,7 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
                     heappush(heap, (-p._ctx.seq, p))
             else:
                 pg = prev + pg
-                grads[p] = pg if type(pg) is np.ndarray else np.asarray(pg)  # numpy gives 0-d sums as scalars
+                grads[p] = pg if type(pg) is ndarray else np.asarray(pg)  # numpy gives 0-d sums as scalars
         if not retain:
             if fn.buffers:
                 fn.release()

@@ -43,6 +43,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
+from numpy import ndarray  # its own name: read per op and per edge, np.ndarray is a second lookup
 
 from .grad_mode import Scope, state
 
@@ -104,7 +105,7 @@ class Function:
         else:
             data = fn.forward(*[t._data for t in inputs])
             track = any(t._requires_grad for t in inputs)
-        if type(data) is not np.ndarray or data.dtype is _OBJECT:
+        if type(data) is not ndarray or data.dtype is _OBJECT:
             data = _checked_result(cls, data)
         out = _new(_Tensor)
         out._data, out._grad, out.name, out._version = data, None, None, UNCHANGED
@@ -127,7 +128,7 @@ class Function:
         """The inputs as backward's formulas use them: arrays in a plain backward (`g` an
         ndarray), the parent Tensors while the backward is recorded (`g` a Tensor)."""
         ps = self.parents
-        if type(g) is np.ndarray:
+        if type(g) is ndarray:
             if len(ps) == 2:  # most ops: spelled out, no list (this runs once per op per backward)
                 return ps[0]._data, ps[1]._data
             return tuple([p._data for p in ps])
@@ -139,7 +140,7 @@ class Function:
         The op keeps its output's array; the output Tensor points at the op, so the op
         cannot point back at it for good (a reference cycle): while the engine records
         this op's backward it lends the op the Tensor (`lend_output`)."""
-        if type(g) is np.ndarray:
+        if type(g) is ndarray:
             if self._y is None:
                 raise TypeError(f"{type(self).__name__}: backward reads the output; declare saves_output = True")
             return self._y
