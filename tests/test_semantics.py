@@ -168,6 +168,30 @@ def test_a_loop_without_del_loss_peaks_like_one_with_it():
     assert without <= 1.10 * with_del, (without, with_del)
 
 
+# ----- a leaf reached many times ---------------------------------------------------------
+@pytest.mark.parametrize("shape", [(), (1,), (16,), (17,), (3, 7)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_leaf_used_at_every_step_sums_its_gradients(shape, dtype):
+    """Tiny gradients to a leaf are summed once at the end, larger ones as they come:
+    either way `.grad` is the sum, a writable array of the leaf's own shape and dtype."""
+    w = Tensor(np.full(shape, 0.5, dtype), requires_grad=True)
+    c = Tensor(np.full(shape, 0.25, dtype), requires_grad=True)
+    y = Tensor(np.full(shape, 1.0, dtype), requires_grad=True)
+    h, hs = y, [y.data]
+    for _ in range(40):
+        h = h * w + c
+        hs.append(h.data)
+    h.sum().backward()
+    # dE/dh_k = w^(40-k), dE/dw = Σ_k dE/dh_(k+1)·h_k, dE/dc = Σ_k dE/dh_(k+1)
+    up = [0.5 ** (39 - k) for k in range(40)]
+    np.testing.assert_allclose(w.grad, sum(u * hk for u, hk in zip(up, hs[:-1])), rtol=1e-5)
+    np.testing.assert_allclose(c.grad, np.full(shape, sum(up)), rtol=1e-5)
+    for t in (w, c, y):
+        assert t.grad.shape == shape and t.grad.dtype == dtype and t.grad.flags.writeable
+    w.grad[...] = 0  # its own array
+    assert not np.shares_memory(w.grad, c.grad)
+
+
 # ----- in-place changes after the forward ------------------------------------------------
 def test_changing_a_saved_input_through_data_raises_naming_op_and_tensor():
     x = Tensor([1.0, 2.0], requires_grad=True, name="x")

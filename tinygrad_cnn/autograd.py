@@ -185,6 +185,11 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
     (anomaly detection takes `_propagate`, which calls its hook). Pending gradients
     are keyed by the tensors themselves (a Tensor hashes by identity, so the dict never
     calls its elementwise `==`): no `id()` call per edge.
+
+    A leaf reached again and again with tiny gradients (a scalar weight used at every
+    step of a loop) collects them in a list, which `_store_leaves` sums in one numpy call:
+    `+` costs ~0.2 µs a call whatever the size, the sum of a list ~0.08 µs an array. At
+    most `_FEW` elements each, the list holds less memory than the ops that made them.
     """
     grads: dict[Tensor, np.ndarray] = {root: seed}
     if root._ctx is None:
@@ -219,6 +224,10 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
                 grads[p] = pg
                 if p._ctx is not None:
                     heappush(heap, (-p._ctx.seq, p))
+            elif type(prev) is list:  # a leaf's tiny gradients: summed at the end
+                prev.append(pg)
+            elif p._ctx is None and pg.size <= _FEW:
+                grads[p] = [prev, pg]
             else:
                 pg = prev + pg
                 grads[p] = pg if type(pg) is ndarray else np.asarray(pg)  # numpy gives 0-d sums as scalars
@@ -228,6 +237,9 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
             else:
                 fn.released = True
     return grads  # every op's output was popped: what is left belongs to leaves
+
+
+_FEW = 16  # gradients of up to this many elements to a leaf are summed at the end (see _sweep)
 
 
 def _plain_grad(fn: Any, in_grads: Any, p: Tensor, pg: Any) -> np.ndarray:
@@ -283,6 +295,8 @@ def _store_leaves(grads: dict[Tensor, Any]) -> None:
     AccumulateGrad does), else copied; a (100, 3380) weight's copy costs 0.1–0.2 ms."""
     while grads:
         leaf, g = grads.popitem()
+        if type(g) is list:  # tiny gradients the sweep collected: one numpy call for all
+            g = np.add.reduce(g)
         if type(g) is not np.ndarray:  # numpy returns 0-d sums as scalars
             g = np.asarray(g)
         if leaf._grad is not None:
