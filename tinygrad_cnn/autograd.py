@@ -142,10 +142,8 @@ def _propagate(order: list[Tensor], grads: dict[int, Any], record: bool, retain:
             _raise_released(fn)
         fn.check_versions(node)
         if record and fn.saves_output:
-            with fn.lend_output(node):
-                in_grads = fn.backward(g)
-        else:
-            in_grads = fn.backward(g)
+            fn._refer_to_output(node)
+        in_grads = fn.backward(g)
         _check_count(fn, in_grads)
         for i, (p, pg) in enumerate(zip(parents, in_grads)):
             if pg is None or not p.requires_grad or (reach is not None and id(p) not in reach):

@@ -39,8 +39,8 @@ from __future__ import annotations
 import inspect
 import itertools
 import threading
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 from numpy import ndarray  # its own name: read per op and per edge, np.ndarray is a second lookup
@@ -77,7 +77,7 @@ class Function:
     scope: Scope | None = None
     released = False  # its saved buffers were freed by a backward
     _y: np.ndarray | None = None  # the output's values, with `saves_output`
-    _y_tensor: Tensor | None = None  # the output itself, lent by the engine while it records (see output)
+    _y_tensor: Callable[[], Tensor | None] | None = None  # a weak reference to the output (see output)
 
     forward: Callable[..., np.ndarray]
     backward: Callable[..., tuple[Any, ...]]
@@ -137,26 +137,24 @@ class Function:
     def output(self, g: Any) -> Any:
         """What this op produced, in the kind `inputs(g)` gives (declare `saves_output`).
 
-        The op keeps its output's array; the output Tensor points at the op, so the op
-        cannot point back at it for good (a reference cycle): while the engine records
-        this op's backward it lends the op the Tensor (`lend_output`)."""
+        `apply` keeps the output's array. The output Tensor points at the op, so the op
+        may point back only weakly (else the two would be a reference cycle); that weak
+        reference is made by the engine before it records the op's backward, not by
+        every forward (`_refer_to_output`)."""
         if type(g) is ndarray:
             if self._y is None:
                 raise TypeError(f"{type(self).__name__}: backward reads the output; declare saves_output = True")
             return self._y
-        if self._y_tensor is None:
-            raise TypeError(f"{type(self).__name__}: a recorded backward reads the output Tensor, which the "
-                            "engine lends while it records (declare saves_output = True)")
-        return self._y_tensor
+        out = None if self._y_tensor is None else self._y_tensor()
+        if out is None:
+            raise TypeError(f"{type(self).__name__}: a recorded backward reads the output Tensor; "
+                            "declare saves_output = True")
+        return out
 
-    @contextmanager
-    def lend_output(self, output: Tensor) -> Iterator[None]:
-        """`output(g)` gives `output` (the Tensor this op made) inside the block."""
-        self._y_tensor = output
-        try:
-            yield
-        finally:
-            del self._y_tensor
+    def _refer_to_output(self, output: Tensor) -> None:
+        """Let `output(g)` give `output`, the Tensor this op made, to a recorded backward."""
+        if self._y_tensor is None:
+            self._y_tensor = weakref.ref(output)
 
     def release(self) -> None:
         """Free the saved buffers once a backward has used them (retain_graph=False)."""
