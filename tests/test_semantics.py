@@ -404,6 +404,50 @@ def test_a_custom_op_runs_plain_and_recorded():
     assert tc.gradgradcheck(lambda t: Twice.apply(t) ** 2, [x])
 
 
+def test_a_custom_op_reading_its_output_declares_it():
+    class Square(Function):
+        """Y = X²
+        dE/dX = 2 · dE/dY · √Y
+        """
+
+        name = "square"
+        saves = ()
+        saves_output = True
+
+        def forward(self, x):
+            return x * x
+
+        def backward(self, g):
+            y = self.output(g)  # an array in a plain pass, the output Tensor while recording
+            return (2 * g * y ** 0.5,)
+
+    x = Tensor(rng.uniform(0.5, 2.0, 4), requires_grad=True)
+    assert tc.gradcheck(lambda t: Square.apply(t), [x])
+    assert tc.gradgradcheck(lambda t: Square.apply(t), [x])
+    y = Square.apply(x)
+    (dx,) = tc.grad(y.sum(), x, create_graph=True)
+    assert any(t is y for t in _ancestors(dx))  # the recorded formula read y itself, not a copy
+
+    class Undeclared(Square):
+        saves_output = False
+
+    with pytest.raises(TypeError, match="Undeclared: backward reads the output; declare saves_output"):
+        Undeclared.apply(x).sum().backward()
+    with pytest.raises(TypeError, match="Undeclared: a recorded backward reads the output"):
+        tc.grad(Undeclared.apply(x).sum(), x, create_graph=True)
+
+
+def _ancestors(t: Tensor) -> list[Tensor]:
+    seen, stack, out = set(), [t], []
+    while stack:
+        u = stack.pop()
+        if id(u) not in seen:
+            seen.add(id(u))
+            out.append(u)
+            stack.extend(u.parents)
+    return out
+
+
 def test_scope_tags_the_ops_created_inside():
     x = Tensor([1.0], requires_grad=True)
     with tc.scope("block"):
