@@ -33,6 +33,8 @@ from typing import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .select import select
+
 Pads = tuple[int, int, int, int]  # top, bottom, left, right; a negative pad crops
 
 # Axis order of the image (N, C, H, W) in each layout.
@@ -337,25 +339,30 @@ def _window_shape(geo: Geometry, perm: tuple[int, ...]) -> list[int]:
 
 def max_pool(x: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """The maximum of each window (padding is −inf) and which offset u·kw + v held it:
-    the first one in row-major order when several tie, as PyTorch."""
+    the first one in row-major order when several tie, as PyTorch.
+
+    A knockout over the kh·kw offsets: each one's values are copied out once (numpy's
+    loops run several times faster on contiguous arrays than at the stride), then pairs
+    meet, the later offset winning only when strictly greater, so a tie keeps the
+    earlier. Which offset won is kept with integer arithmetic, not `np.where`."""
     xp = pad(x, geo.pads, value=-np.inf)
-    offsets = list(shifts(geo))
-    best = xp[offsets[0][2]].copy()
-    for _, _, index in offsets[1:]:
-        np.maximum(best, xp[index], out=best)
-    # Which offset: walked backwards, so that of several equal maxima the first is written last.
-    arg = np.zeros(best.shape, np.int8 if geo.kh * geo.kw <= 127 else np.int32)
-    for u, v, index in reversed(offsets[1:]):
-        np.copyto(arg, u * geo.kw + v, where=xp[index] == best)
-    np.copyto(arg, 0, where=xp[offsets[0][2]] == best)
-    return best, arg
+    index_type = np.int8 if geo.kh * geo.kw <= 127 else np.int32
+    entrants = [(np.ascontiguousarray(xp[index]), u * geo.kw + v) for u, v, index in shifts(geo)]
+    while len(entrants) > 1:
+        rounds = []
+        for (a, at_a), (b, at_b) in zip(entrants[::2], entrants[1::2]):
+            later = (b > a).view(np.int8)
+            rounds.append((np.maximum(a, b, out=a), at_a + later * (np.asarray(at_b) - at_a).astype(index_type)))
+        entrants = rounds + entrants[len(rounds) * 2 :]
+    best, arg = entrants[0]
+    return best, np.broadcast_to(np.asarray(arg, index_type), best.shape).copy()
 
 
 def max_pool_scatter(g: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarray:
     """Each window's gradient to the input position its maximum came from."""
     dxp = np.zeros((geo.n, geo.c, geo.hp, geo.wp), g.dtype)
     for u, v, index in shifts(geo):
-        dxp[index] += np.where(arg == u * geo.kw + v, g, 0)  # where, not a 0/1 product: 0·inf is NaN
+        dxp[index] += select(arg == u * geo.kw + v, g)  # a selection: 0·inf would be NaN
     return unpad(dxp, geo.pads)
 
 
@@ -364,7 +371,7 @@ def max_pool_gather(h: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarray
     hp = pad(h, geo.pads)
     out = np.zeros((geo.n, geo.c, geo.ho, geo.wo), h.dtype)
     for u, v, index in shifts(geo):
-        np.copyto(out, hp[index], where=arg == u * geo.kw + v)
+        out += select(arg == u * geo.kw + v, hp[index])
     return out
 
 
