@@ -44,14 +44,19 @@ OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("shift_gemms", [True, False], ids=["shift-gemms", "one-gemm"])
+# Every way col2im gets and adds its blocks: small GEMMs per kernel offset, one GEMM, or
+# one GEMM on the input's grid (stride 1 only).
+METHODS = [(i, m) for i, (_, _, opts) in enumerate(OPTIONS) for m in ("shift", "one", "flat")
+           if m != "flat" or opts.get("stride", 1) == 1]
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("flip", [False, True], ids=["correlate", "convolve"])
-@pytest.mark.parametrize("xs,ks,opts", OPTIONS, ids=[str(o) for o in range(len(OPTIONS))])
-def test_every_layout_gives_the_formula_values(monkeypatch, layout, flip, xs, ks, opts, shift_gemms):
-    """Both ways col2im gets its blocks (small GEMMs per kernel offset, or one GEMM)."""
+@pytest.mark.parametrize("case,method", METHODS, ids=[f"{i}-{m}" for i, m in METHODS])
+def test_every_layout_gives_the_formula_values(monkeypatch, layout, flip, case, method):
+    xs, ks, opts = OPTIONS[case]
     monkeypatch.setattr(im2col, "choose_layout", lambda geo: layout)
-    monkeypatch.setattr(im2col, "SHIFT_GEMM_BYTES", 1 << 40 if shift_gemms else 0)
+    monkeypatch.setattr(im2col, "col2im_method", lambda geo, layout, itemsize: method)
     x, k = rng.standard_normal(xs), rng.standard_normal(ks)
     X, K = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
     y = (tc.convolve2d if flip else tc.correlate2d)(X, K, **opts)
@@ -126,6 +131,47 @@ def test_layout_is_chosen_by_size():
     assert im2col.choose_layout(geo(64, 6, 16, 12, 5)) == "batch_last"  # (b): 6 channels, 5×5, 8×8 out
     assert im2col.choose_layout(geo(32, 32, 64, 32, 3)) == "channel_major"  # (c): 32 channels, 30×30 out
     assert im2col.choose_layout(geo(64, 1, 6, 32, 5)) == "sample"  # LeNet-5's first layer: 25 taps
+    strided = Geometry.of((32, 32, 32, 32), (64, 32, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1)
+    assert im2col.choose_layout(strided) == "channel_major"  # a large image, even with a 16×16 output
+    assert im2col.col2im_method(geo(64, 1, 5, 28, 3), "sample", 4) == "flat"
+    assert im2col.col2im_method(geo(64, 6, 16, 12, 5), "batch_last", 4) == "shift"  # 98 KB blocks
+    assert im2col.col2im_method(geo(32, 32, 64, 32, 3), "channel_major", 4) == "one"  # 3.7 MB blocks
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["correlate", "convolve"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_batch_worked_in_parts_gives_the_same_values(monkeypatch, layout, flip):
+    """Columns above COLS_BYTES: the forward goes through the batch a few samples at a
+    time, keeps no columns, and dE/dK rebuilds them part by part."""
+    monkeypatch.setattr(im2col, "choose_layout", lambda geo: layout)
+    x, k = rng.standard_normal((5, 2, 7, 6)), rng.standard_normal((3, 2, 3, 2))
+    g = rng.standard_normal((5, 3, 4, 7))
+    opts = dict(stride=(2, 1), padding=1)
+    conv = tc.convolve2d if flip else tc.correlate2d
+    whole = []
+    for cols_bytes in (1 << 30, 2 * (2 * 3 * 2) * (4 * 7) * 8):  # all at once; two samples' columns a part
+        monkeypatch.setattr(im2col, "COLS_BYTES", cols_bytes)
+        X, K = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
+        y = conv(X, K, **opts)
+        assert (y._ctx.cols is None) == (cols_bytes < 1 << 30)
+        y.backward(g)
+        whole.append((y.data, X.grad, K.grad))
+    geo = y._ctx._geo
+    assert [p.n for _, p in im2col.parts(geo, 8)] == [1, 2, 2]
+    for a, b in zip(*whole):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+    dx, dk = R.conv2d_grads(x, k, g, flip=flip, **opts)
+    np.testing.assert_allclose(whole[1][1], dx, atol=1e-10)
+    np.testing.assert_allclose(whole[1][2], dk, atol=1e-10)
+
+
+def test_parts_split_the_batch_evenly():
+    geo = Geometry.of((8, 64, 64, 64), (64, 64, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    assert [p.n for _, p in im2col.parts(geo, 4)] == [4, 4]  # 71 MB of float32 columns
+    assert [p.n for _, p in im2col.parts(geo, 8)] == [2, 3, 3]  # 142 MB of float64
+    assert [s for s, _ in im2col.parts(geo, 8)] == [slice(0, 2), slice(2, 5), slice(5, 8)]
+    small = Geometry.of((32, 32, 32, 32), (64, 32, 3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    assert im2col.parts(small, 4) == [(slice(None), small)]  # (c): 33 MB, one piece
 
 
 def test_columns_are_kept_only_when_the_kernel_needs_a_gradient():

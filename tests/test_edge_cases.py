@@ -3,6 +3,7 @@ float32 end to end, and empty or size-1 dimensions wherever they are legal."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from typing import Iterator
@@ -40,6 +41,14 @@ def test_sigmoid_saturates_without_overflow(dtype):
     ref = 1 / (1 + np.exp(-np.array([-30.0, 30.0])))
     np.testing.assert_allclose(y.data[[2, 4]], ref, rtol=1e-6)
     assert x.grad[0] == 0.0 and x.grad[-1] == 0.0 and x.grad[3] == 0.25
+
+
+def test_sigmoid_is_the_two_sided_formula_everywhere():
+    """1/(1 + e^−x) for x ≥ 0 and e^x/(1 + e^x) below, each in Python's math, over ±800:
+    equal to the last bit or two, and tiny values keep their relative precision."""
+    xs = np.concatenate([np.linspace(-800.0, 800.0, 4001), [-0.0, 1e-300, -1e-300, -745.0]])
+    ref = np.array([1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v)) for v in xs])
+    np.testing.assert_allclose(tc.sigmoid(xs).data, ref, rtol=4e-16, atol=0)
 
 
 def test_the_naive_sigmoid_would_have_overflowed():

@@ -149,6 +149,17 @@ def test_pooling_matches_torch(kind, seed):
     _compare(lambda x: ours(x, **opts), lambda x: theirs(x, **opts), [rng.standard_normal(shape)], rng)
 
 
+@pytest.mark.parametrize("opts", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                  dict(kernel_size=(1, 3), stride=1), dict(kernel_size=5, stride=2, padding=2),
+                                  dict(kernel_size=(3, 2), stride=(1, 2))])
+def test_max_pool_with_many_ties_matches_torch(opts):
+    """Values from {0, 1, 2}: most windows hold several maxima (the knockout over 1, 3, 4, 6,
+    9 and 25 offsets keeps the first), values, gradients and second gradients."""
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 3, (3, 2, 9, 10)).astype(np.float64)
+    _compare(lambda x: tc.max_pool2d(x, **opts), lambda x: F.max_pool2d(x, **opts), [x], rng)
+
+
 def test_max_pool_ties_match_torch():
     """Equal values in a window: PyTorch sends the gradient to the first one, and so do we."""
     x = np.array([[[[1.0, 1.0, 0.0, 2.0], [1.0, 0.0, 2.0, 2.0], [3.0, 3.0, 3.0, 3.0], [3.0, 3.0, 3.0, 3.0]]]])

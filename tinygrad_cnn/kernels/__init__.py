@@ -11,6 +11,7 @@ import os
 import sys
 
 from . import im2col
+from .select import select
 
 MALLOC_TUNED = False
 
@@ -41,4 +42,4 @@ def tune_malloc() -> bool:
 if os.environ.get("TINYGRAD_CNN_MALLOPT", "1") != "0":
     tune_malloc()
 
-__all__ = ["MALLOC_TUNED", "im2col", "tune_malloc"]
+__all__ = ["MALLOC_TUNED", "im2col", "select", "tune_malloc"]

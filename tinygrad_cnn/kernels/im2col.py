@@ -19,15 +19,21 @@ depends on the sizes (measured on 2 cores with OpenBLAS, see docs/performance.md
 "sample" (N, C·kh·kw, Ho·Wo) runs one GEMM per sample, for tiny kernel matrices;
 "batch_last" (C·kh·kw, Ho·Wo·N) gives long copy runs for small images;
 "channel_major" (C·kh·kw, N·Ho·Wo) suits large images, Y and dX move in runs of Ho·Wo.
+
+Memory: the columns are kh·kw times the input. Above `COLS_BYTES` a batch is worked
+through in parts of whole samples (`parts`), and dE/dK rebuilds each part's columns
+instead of keeping them, so no layer holds more than that much scratch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from .select import select
 
 Pads = tuple[int, int, int, int]  # top, bottom, left, right; a negative pad crops
 
@@ -99,12 +105,29 @@ class Geometry:
 
 
 def choose_layout(geo: Geometry) -> str:
-    """The im2col layout measured fastest for these sizes (see the module docstring)."""
+    """The im2col layout measured fastest for these sizes (see the module docstring).
+    Small images go batch last; a large one (also when a stride makes its output small)
+    channels first, whose dE/dX comes back in runs of whole image rows."""
     if (geo.c // geo.groups) * geo.kh * geo.kw <= 32:
         return "sample"
-    if geo.ho * geo.wo <= 256:
+    if geo.h * geo.w <= 256:
         return "batch_last"
     return "channel_major"
+
+
+# Columns up to this size are built in one piece (and kept for dE/dK); see `parts`.
+COLS_BYTES = 64 << 20
+
+
+def parts(geo: Geometry, itemsize: int) -> list[tuple[slice, Geometry]]:
+    """The batch in runs of whole samples whose columns fit in `COLS_BYTES` (all of it in
+    one run when they do), as evenly sized as possible, each with its geometry."""
+    cols_bytes = geo.n * geo.c * geo.kh * geo.kw * geo.ho * geo.wo * itemsize
+    count = min(geo.n, -(-cols_bytes // COLS_BYTES))
+    if count <= 1:
+        return [(slice(None), geo)]
+    bounds = [geo.n * i // count for i in range(count + 1)]
+    return [(slice(a, b), replace(geo, n=b - a)) for a, b in zip(bounds, bounds[1:])]
 
 
 def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
@@ -231,18 +254,33 @@ def weight_grad(cols: np.ndarray, gl: np.ndarray, geo: Geometry, layout: str) ->
 SHIFT_GEMM_BYTES = 1 << 18
 
 
+def col2im_method(geo: Geometry, layout: str, itemsize: int) -> str:
+    """How `input_grad` gets and adds its blocks, measured fastest for these sizes:
+    "flat" for a tiny kernel matrix at stride 1, "shift" GEMMs while a block fits in
+    cache, else "one" GEMM."""
+    if layout == "sample" and geo.stride == (1, 1):
+        return "flat"
+    if geo.c * geo.n * geo.ho * geo.wo * itemsize <= SHIFT_GEMM_BYTES:
+        return "shift"
+    return "one"
+
+
 def input_grad(gl: np.ndarray, k: np.ndarray, geo: Geometry, layout: str) -> np.ndarray:
     """dE/dX = crop_p(dil_s(dE/dY) *full dil_d(K)) by col2im: for each kernel offset
     (u, v), the block K[:, :, u, v]ᵀ · dE/dY is added onto the input positions that
     offset read. Small blocks are computed one "shift GEMM" at a time, so each stays in
     cache until it is added; large ones come from one GEMM Kᵀ · dE/dY (measured faster
-    when a block no longer fits). Also the forward of a transposed convolution."""
+    when a block no longer fits); `_input_grad_flat` does without short runs. Also the
+    forward of a transposed convolution."""
+    method = col2im_method(geo, layout, np.result_type(gl, k).itemsize)
+    if method == "flat":
+        return _input_grad_flat(gl.transpose(_inverse(LAYOUTS[layout])), k, geo)
     perm = LAYOUTS[layout]
     g_, og, cg = geo.groups, geo.o // geo.groups, geo.c // geo.groups
     gm = _gemm_view(gl, layout, geo, og)
     dtype = np.result_type(gl, k)
     block_shape = _image_shape(geo, geo.c, geo.ho, geo.wo, perm)
-    if geo.c * geo.n * geo.ho * geo.wo * dtype.itemsize <= SHIFT_GEMM_BYTES:
+    if method == "shift":
         # kt[u, v] is the (G, C/G, O/G) matrix K[:, :, u, v]ᵀ of each group, contiguous
         kt = np.ascontiguousarray(k.reshape(g_, og, cg, geo.kh, geo.kw).transpose(3, 4, 0, 2, 1))
 
@@ -263,6 +301,31 @@ def input_grad(gl: np.ndarray, k: np.ndarray, geo: Geometry, layout: str) -> np.
     return unpad(dxl.transpose(_inverse(perm)), geo.pads)
 
 
+def _input_grad_flat(g: np.ndarray, k: np.ndarray, geo: Geometry) -> np.ndarray:
+    """dE/dX at stride 1, with long runs. dE/dY (N, O, Ho, Wo) is laid on the padded
+    input's grid, channels first, zeros where no window starts, and the (N, Hp, Wp)
+    positions are read as one line. Every window's tap (u, v) then lies the same distance
+    u·d·Wp + v·d along that line from where the window starts, so one GEMM Kᵀ · dE/dY
+    gives each tap's block on the grid, and col2im adds each block shifted by its
+    distance: kh·kw adds of long contiguous runs (the grid's unused positions cost the
+    GEMM (Hp·Wp)/(Ho·Wo) times the work, a few percent for tiny kernel matrices)."""
+    g_, og, cg = geo.groups, geo.o // geo.groups, geo.c // geo.groups
+    (dh, dw), wp = geo.dilation, geo.wp
+    dtype = np.result_type(g, k)
+    line = geo.n * geo.hp * wp
+    grid = np.zeros((geo.o, geo.n, geo.hp, wp), dtype)
+    grid[:, :, : geo.ho, : geo.wo] = g.transpose(1, 0, 2, 3)
+    kt = k.reshape(g_, og, cg * geo.kh * geo.kw).swapaxes(-1, -2)
+    blocks = (kt @ grid.reshape(g_, og, line)).reshape(g_, cg, geo.kh, geo.kw, line)
+    dx = np.zeros((g_, cg, line), dtype)
+    # Windows start no later than this far from the end; past it the blocks hold zeros.
+    run = line - (geo.kh - 1) * dh * wp - (geo.kw - 1) * dw
+    for u, v, _ in shifts(geo):
+        at = u * dh * wp + v * dw
+        dx[..., at : at + run] += blocks[:, :, u, v, :run]
+    return unpad(dx.reshape(geo.c, geo.n, geo.hp, wp).transpose(1, 0, 2, 3), geo.pads)
+
+
 def _window_shape(geo: Geometry, perm: tuple[int, ...]) -> list[int]:
     """The shape of the columns in the layout `perm`: (kh, kw) after C, (Ho, Wo) for (H, W)."""
     shape: list[int] = []
@@ -276,25 +339,30 @@ def _window_shape(geo: Geometry, perm: tuple[int, ...]) -> list[int]:
 
 def max_pool(x: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
     """The maximum of each window (padding is −inf) and which offset u·kw + v held it:
-    the first one in row-major order when several tie, as PyTorch."""
+    the first one in row-major order when several tie, as PyTorch.
+
+    A knockout over the kh·kw offsets: each one's values are copied out once (numpy's
+    loops run several times faster on contiguous arrays than at the stride), then pairs
+    meet, the later offset winning only when strictly greater, so a tie keeps the
+    earlier. Which offset won is kept with integer arithmetic, not `np.where`."""
     xp = pad(x, geo.pads, value=-np.inf)
-    offsets = list(shifts(geo))
-    best = xp[offsets[0][2]].copy()
-    for _, _, index in offsets[1:]:
-        np.maximum(best, xp[index], out=best)
-    # Which offset: walked backwards, so that of several equal maxima the first is written last.
-    arg = np.zeros(best.shape, np.int8 if geo.kh * geo.kw <= 127 else np.int32)
-    for u, v, index in reversed(offsets[1:]):
-        np.copyto(arg, u * geo.kw + v, where=xp[index] == best)
-    np.copyto(arg, 0, where=xp[offsets[0][2]] == best)
-    return best, arg
+    index_type = np.int8 if geo.kh * geo.kw <= 127 else np.int32
+    entrants = [(np.ascontiguousarray(xp[index]), u * geo.kw + v) for u, v, index in shifts(geo)]
+    while len(entrants) > 1:
+        rounds = []
+        for (a, at_a), (b, at_b) in zip(entrants[::2], entrants[1::2]):
+            later = (b > a).view(np.int8)
+            rounds.append((np.maximum(a, b, out=a), at_a + later * (np.asarray(at_b) - at_a).astype(index_type)))
+        entrants = rounds + entrants[len(rounds) * 2 :]
+    best, arg = entrants[0]
+    return best, np.broadcast_to(np.asarray(arg, index_type), best.shape).copy()
 
 
 def max_pool_scatter(g: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarray:
     """Each window's gradient to the input position its maximum came from."""
     dxp = np.zeros((geo.n, geo.c, geo.hp, geo.wp), g.dtype)
     for u, v, index in shifts(geo):
-        dxp[index] += np.where(arg == u * geo.kw + v, g, 0)  # where, not a 0/1 product: 0·inf is NaN
+        dxp[index] += select(arg == u * geo.kw + v, g)  # a selection: 0·inf would be NaN
     return unpad(dxp, geo.pads)
 
 
@@ -303,7 +371,7 @@ def max_pool_gather(h: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarray
     hp = pad(h, geo.pads)
     out = np.zeros((geo.n, geo.c, geo.ho, geo.wo), h.dtype)
     for u, v, index in shifts(geo):
-        np.copyto(out, hp[index], where=arg == u * geo.kw + v)
+        out += select(arg == u * geo.kw + v, hp[index])
     return out
 
 

@@ -127,10 +127,13 @@ class Correlate2d(Function):
         x4 = x.reshape(_four(x.shape)).astype(dtype, copy=False)
         k4 = self._kernel(k.reshape(_four(k.shape)).astype(dtype, copy=False))
         self._geo = geo = Geometry.of(x4.shape, k4.shape, self.stride, self.padding, self.dilation, self.groups)
-        self._layout = kern.choose_layout(geo)
-        cols = kern.im2col(x4, geo, self._layout)
-        self.cols = cols if self._keep_cols else None
-        y = kern.conv_gemm(cols, k4, geo, self._layout)
+        self._layout = layout = kern.choose_layout(geo)
+        ys = []
+        for part, pgeo in kern.parts(geo, dtype.itemsize):  # one part unless the columns are large
+            cols = kern.im2col(x4[part], pgeo, layout)
+            ys.append(kern.conv_gemm(cols, k4, pgeo, layout))
+        self.cols = cols if self._keep_cols and len(ys) == 1 else None
+        y = ys[0] if len(ys) == 1 else np.concatenate(ys)
         return y.reshape(_out_shape(x.shape, geo.o, geo.ho, geo.wo))
 
     def backward(self, g: Grad) -> tuple[Grad | None, Grad | None]:
@@ -139,17 +142,27 @@ class Correlate2d(Function):
         x, k = self.parents
         xa, ka = self.inputs(g)
         geo, layout = self._geo, self._layout
-        gl = kern.to_layout(g.reshape(geo.n, geo.o, geo.ho, geo.wo), layout)
+        g4 = g.reshape(geo.n, geo.o, geo.ho, geo.wo)
+        x4 = xa.reshape(_four(xa.shape)).astype(g.dtype, copy=False)
+        k4 = self._kernel(ka.reshape(_four(ka.shape)))
+        dks, dxs = [], []
+        for part, pgeo in kern.parts(geo, g.dtype.itemsize):  # as the forward split the batch
+            gl = kern.to_layout(g4[part], layout)
+            if k.requires_grad:  # dE/dK = X ⋆ dil_s(dE/dY): the forward's columns against dE/dY
+                cols = getattr(self, "cols", None)  # (a buffer: gone after a backward)
+                if cols is None:
+                    cols = kern.im2col(x4[part], pgeo, layout)
+                dks.append(kern.weight_grad(cols, gl, pgeo, layout))
+                del cols
+            if x.requires_grad:  # dE/dX = crop_p(dil_s(dE/dY) *full K): col2im
+                dxs.append(kern.input_grad(gl, k4, pgeo, layout))
         dx = dk = None
-        if k.requires_grad:  # dE/dK = X ⋆ dil_s(dE/dY): the forward's columns against dE/dY
-            cols = getattr(self, "cols", None)  # (a buffer: gone after a backward)
-            if cols is None:
-                cols = kern.im2col(xa.reshape(_four(xa.shape)).astype(gl.dtype, copy=False), geo, layout)
-            dk = self._kernel(kern.weight_grad(cols, gl, geo, layout))
+        if dks:
+            dk = self._kernel(sum(dks[1:], dks[0]))
             dk = np.ascontiguousarray(dk, dtype=k.dtype).reshape(k.shape)
-        if x.requires_grad:  # dE/dX = crop_p(dil_s(dE/dY) *full K): col2im
-            k4 = self._kernel(ka.reshape(_four(ka.shape)))
-            dx = kern.input_grad(gl, k4, geo, layout).astype(x.dtype, copy=False).reshape(x.shape)
+        if dxs:
+            dx = dxs[0] if len(dxs) == 1 else np.concatenate(dxs)
+            dx = dx.astype(x.dtype, copy=False).reshape(x.shape)
         return dx, dk
 
     def _backward_graph(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:

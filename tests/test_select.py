@@ -1,0 +1,39 @@
+"""`kernels.select`: np.where(cond, a, 0) by bit masks, which ReLU's, clip's and the max
+pool's gradients use; it must equal numpy's selection bit for bit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinygrad_cnn.kernels import select
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_select_is_where_bit_for_bit(dtype):
+    a = np.array([1.5, -0.0, 0.0, np.inf, -np.inf, np.nan, -2.25, 6e4], dtype)
+    cond = np.array([True, True, False, True, False, True, False, True])
+    got = select(cond, a)
+    assert got.dtype == dtype and got.shape == a.shape
+    assert got.tobytes() == np.where(cond, a, dtype(0)).tobytes()  # −0.0 and NaN's bits kept
+
+
+def test_select_broadcasts_and_reads_any_strides():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 6)).astype(np.float32)[:, ::2]  # strided
+    cond = rng.random((4, 1)) > 0.5  # broadcast along the rows
+    np.testing.assert_array_equal(select(cond, a), np.where(cond, a, 0))
+    b = np.broadcast_to(np.float64(3.0), (2, 3))  # a zero-stride, read-only gradient
+    mask = np.array([[True, False, True], [False, True, False]])
+    np.testing.assert_array_equal(select(mask, b), [[3, 0, 3], [0, 3, 0]])
+    assert select(np.bool_(True), np.float32(2.5)) == np.float32(2.5)  # 0-d, as numpy hands back
+    assert select(np.array(False), np.array(2.5)) == 0.0
+
+
+def test_relu_gradient_is_a_selection_not_a_product():
+    """inf in dE/dY outside the mask stays out (a product would make 0·inf = NaN)."""
+    import tinygrad_cnn as tc
+
+    x = tc.Tensor(np.array([-1.0, 2.0, -3.0, 4.0]), requires_grad=True)
+    x.relu().backward(np.array([np.inf, 1.0, np.nan, -np.inf]))
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 0.0, -np.inf])
