@@ -142,9 +142,10 @@ class Function:
         reference is made by the engine before it records the op's backward, not by
         every forward (`_refer_to_output`)."""
         if type(g) is ndarray:
-            if self._y is None:
+            y = self._y
+            if y is None:
                 raise TypeError(f"{type(self).__name__}: backward reads the output; declare saves_output = True")
-            return self._y
+            return y
         out = None if self._y_tensor is None else self._y_tensor()
         if out is None:
             raise TypeError(f"{type(self).__name__}: a recorded backward reads the output Tensor; "
