@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from heapq import heapify, heappop, heappush
+from heapq import heappop, heappush
 from contextlib import nullcontext
 from typing import Any, Sequence
 
