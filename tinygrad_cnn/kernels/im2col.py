@@ -28,7 +28,7 @@ instead of keeping them, so no layer holds more than that much scratch.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -342,20 +342,24 @@ def max_pool(x: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
     the first one in row-major order when several tie, as PyTorch.
 
     A knockout over the kh·kw offsets: each one's values are copied out once (numpy's
-    loops run several times faster on contiguous arrays than at the stride), then pairs
-    meet, the later offset winning only when strictly greater, so a tie keeps the
-    earlier. Which offset won is kept with integer arithmetic, not `np.where`."""
+    loops run several times faster on contiguous arrays than at the stride), then
+    neighbours meet in pairs until one entrant is left (see `_meet`)."""
     xp = pad(x, geo.pads, value=-np.inf)
-    index_type = np.int8 if geo.kh * geo.kw <= 127 else np.int32
-    entrants = [(np.ascontiguousarray(xp[index]), u * geo.kw + v) for u, v, index in shifts(geo)]
+    offset = np.int8 if geo.kh * geo.kw <= 127 else np.int32
+    entrants = [(np.ascontiguousarray(xp[index]), offset(u * geo.kw + v)) for u, v, index in shifts(geo)]
     while len(entrants) > 1:
-        rounds = []
-        for (a, at_a), (b, at_b) in zip(entrants[::2], entrants[1::2]):
-            later = (b > a).view(np.int8)
-            rounds.append((np.maximum(a, b, out=a), at_a + later * (np.asarray(at_b) - at_a).astype(index_type)))
-        entrants = rounds + entrants[len(rounds) * 2 :]
+        pairs = zip(entrants[::2], entrants[1::2])
+        entrants = [_meet(*first, *second) for first, second in pairs] + entrants[len(entrants) // 2 * 2 :]
     best, arg = entrants[0]
-    return best, np.broadcast_to(np.asarray(arg, index_type), best.shape).copy()
+    return best, np.full(best.shape, arg) if np.ndim(arg) == 0 else arg
+
+
+def _meet(a: np.ndarray, at_a: Any, b: np.ndarray, at_b: Any) -> tuple[np.ndarray, Any]:
+    """Two entrants of the knockout, values and offsets, the offsets of `b` the later
+    ones: `b` wins only where strictly greater, so a tie keeps the earlier offset. The
+    winner's offset by integer arithmetic (`np.where` would branch on every element)."""
+    later = (b > a).view(np.int8)  # 1 where b wins
+    return np.maximum(a, b, out=a), at_a + later * (at_b - at_a)
 
 
 def max_pool_scatter(g: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarray:
