@@ -53,7 +53,9 @@ def numpy_bytes(snapshot: tracemalloc.Snapshot) -> int:
 
 def live(kind: type) -> int:
     """Objects of `kind` alive now (gc.get_objects works with the collector disabled)."""
-    return sum(1 for o in gc.get_objects() if isinstance(o, kind))
+    # (type(o), not isinstance: that would read o.__class__, which some modules' lazy
+    # attributes answer with a deprecation warning)
+    return sum(1 for o in gc.get_objects() if issubclass(type(o), kind))
 
 
 def graph_of(root: Tensor) -> tuple[list[weakref.ref], list[weakref.ref]]:

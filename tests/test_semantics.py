@@ -309,6 +309,7 @@ def test_tensor_refuses_what_it_cannot_hold_exactly(data, message):
         Tensor(data)
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 def test_huge_integer_and_matrix_inputs():
     with pytest.raises(ValueError, match="too large for float64"):
         Tensor(10**400)
