@@ -151,10 +151,11 @@ def test_pooling_matches_torch(kind, seed):
 
 @pytest.mark.parametrize("opts", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
                                   dict(kernel_size=(1, 3), stride=1), dict(kernel_size=5, stride=2, padding=2),
-                                  dict(kernel_size=(3, 2), stride=(1, 2))])
+                                  dict(kernel_size=(3, 2), stride=(1, 2)), dict(kernel_size=2, stride=3, padding=1)])
 def test_max_pool_with_many_ties_matches_torch(opts):
-    """Values from {0, 1, 2}: most windows hold several maxima (the knockout over 1, 3, 4, 6,
-    9 and 25 offsets keeps the first), values, gradients and second gradients."""
+    """Values from {0, 1, 2}: most windows hold several maxima (the knockout over 3, 4, 6,
+    9 and 25 offsets keeps the first), values, gradients and second gradients; windows that
+    overlap, tile, or leave gaps (stride 3 over 2×2: the scatter writes instead of adding)."""
     rng = np.random.default_rng(7)
     x = rng.integers(0, 3, (3, 2, 9, 10)).astype(np.float64)
     _compare(lambda x: tc.max_pool2d(x, **opts), lambda x: F.max_pool2d(x, **opts), [x], rng)
