@@ -1,5 +1,6 @@
-"""`kernels.select`: np.where(cond, a, 0) by bit masks, which ReLU's, clip's and the max
-pool's gradients use; it must equal numpy's selection bit for bit."""
+"""`kernels.select`: np.where(cond, a, 0) by bit masks, which the backward formulas'
+selections against zero (formula.where) and max pooling use; it must equal numpy's
+selection bit for bit."""
 
 from __future__ import annotations
 
@@ -37,3 +38,16 @@ def test_relu_gradient_is_a_selection_not_a_product():
     x = tc.Tensor(np.array([-1.0, 2.0, -3.0, 4.0]), requires_grad=True)
     x.relu().backward(np.array([np.inf, 1.0, np.nan, -np.inf]))
     np.testing.assert_array_equal(x.grad, [0.0, 1.0, 0.0, -np.inf])
+
+
+def test_formula_where_against_zero_is_where_bit_for_bit():
+    """Backward formulas' where(c, g, 0.0) and where(c, 0.0, g) take the bit masks; −0.0
+    (whose sign np.where keeps) and non-bool conditions take np.where."""
+    from tinygrad_cnn.ops import formula as F
+
+    g = np.array([1.5, -0.0, np.inf, np.nan, -2.0], np.float32)
+    c = np.array([True, False, True, False, True])
+    for a, b, cond in [(g, 0.0, c), (0.0, g, c), (g, 0, c), (g, -0.0, c), (g, 0.0, c.astype(np.int64))]:
+        got = F.where(cond, a, b)
+        want = np.where(cond, a, b).astype(np.float32)
+        assert got.dtype == np.float32 and got.tobytes() == want.tobytes()

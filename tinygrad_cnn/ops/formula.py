@@ -6,6 +6,7 @@ A backward runs on arrays (a plain `backward()`) or on Tensors (a recorded one, 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,7 @@ from ..tensor import Tensor
 def select(cond: np.ndarray, g: Any) -> Any:
     """`g` where the constant condition holds, else 0: a selection, never `g · mask`, so
     an inf or NaN in `g` outside the condition does not leak in as 0 · inf = NaN."""
-    if isinstance(g, Tensor):
-        return where(cond, g, 0.0)  # recorded as a `where` op: a selection all the way up
-    return kernels.select(cond, g)
+    return where(cond, g, 0.0)  # recorded, a `where` op: a selection all the way up
 
 
 def exp(x: Any) -> Any:
@@ -60,8 +59,23 @@ def where(cond: np.ndarray, a: Any, b: Any) -> Any:
         from .elementwise import where as tensor_where
 
         return tensor_where(cond, a, b)
+    # Against a zero, by bit masks: np.where branches on every element (see kernels/select.py)
+    if getattr(cond, "dtype", None) == np.bool_:
+        if _zero(b) and _floats(a):
+            return kernels.select(cond, a)
+        if _zero(a) and _floats(b):
+            return kernels.select(~cond, b)
     dtype = a.dtype if hasattr(a, "dtype") else b.dtype  # an array or a numpy scalar (0-d results)
     return np.where(cond, a, b).astype(dtype, copy=False)
+
+
+def _zero(v: Any) -> bool:
+    """The number +0 (not −0.0, whose sign np.where would keep)."""
+    return type(v) in (int, float) and v == 0 and math.copysign(1.0, v) > 0
+
+
+def _floats(v: Any) -> bool:
+    return isinstance(v, (np.ndarray, np.floating)) and v.dtype.kind == "f"
 
 
 def scatter_add(g: Any, index: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
