@@ -51,3 +51,21 @@ def test_formula_where_against_zero_is_where_bit_for_bit():
         got = F.where(cond, a, b)
         want = np.where(cond, a, b).astype(np.float32)
         assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+
+
+def test_select_wants_a_bool_condition():
+    """Another integer type would be read as bytes, not as truth values: refused."""
+    a = np.arange(1.0, 9.0).reshape(2, 4)
+    for cond in (np.array([[1], [0]], np.int32), np.array([1, 0, 2, 0], np.int8)):
+        with pytest.raises(TypeError, match=r"select: the condition must be a bool array, got int"):
+            select(cond, a)
+
+
+@pytest.mark.parametrize("dtype", [np.longdouble, np.complex64, np.complex128, np.int16, np.uint8, np.bool_])
+def test_select_of_other_kinds_is_where(dtype):
+    """Long doubles and complex numbers (no integer of their width) go to np.where."""
+    a = np.array([3, 1, 0, 7, 2, 5], dtype)
+    cond = np.array([True, False, True, True, False, True])
+    got = select(cond, a)
+    assert got.dtype == a.dtype
+    np.testing.assert_array_equal(got, np.where(cond, a, 0))

@@ -167,3 +167,61 @@ def test_max_pool_ties_match_torch():
     for opts in (dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1), dict(kernel_size=(2, 3), stride=1)):
         rng = np.random.default_rng(1)
         _compare(lambda x: tc.max_pool2d(x, **opts), lambda x: F.max_pool2d(x, **opts), [x], rng, second=False)
+
+
+@pytest.mark.parametrize("shape, opts", [((1, 1, 5, 1), dict(kernel_size=(3, 1), stride=1)),
+                                         ((1, 1, 2, 2), dict(kernel_size=2)),
+                                         ((1, 3, 4), dict(kernel_size=(1, 4))),
+                                         ((1, 1, 3, 3), dict(kernel_size=1))])
+def test_max_pool_leaves_its_input_alone(shape, opts):
+    """A window offset's values can be a contiguous slice of the input itself (one image
+    of one channel): the knockout works on copies, so the input keeps its values and the
+    output is an array of its own."""
+    rng = np.random.default_rng(11)
+    x = rng.permutation(np.arange(float(np.prod(shape)))).reshape(shape)
+    before = x.copy()
+    y = tc.max_pool2d(Tensor(x), **opts)
+    np.testing.assert_array_equal(x, before)
+    assert not np.shares_memory(y.data, x)
+    _compare(lambda x: tc.max_pool2d(x, **opts), lambda x: F.max_pool2d(x, **opts), [before], rng)
+
+
+@pytest.mark.parametrize("opts", [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+                                  dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 1))])
+def test_max_pool_nans_and_infinities_match_torch(opts):
+    """A window with NaNs gives NaN, its gradient to the last NaN (PyTorch's `v > max ||
+    isnan(v)`); a window of −inf values that reaches into the padding sends its gradient
+    to its first real position, never to the padding."""
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, 3, (2, 2, 6, 7)).astype(np.float64)
+    x[0, 0, rng.random((6, 7)) < 0.3] = np.nan
+    x[0, 1, :3] = -np.inf
+    x[1, 0] = -np.inf
+    x[1, 1, :, ::2] = np.inf
+    ts = Tensor(x, requires_grad=True)
+    ps = torch.tensor(x, requires_grad=True)
+    y, ty = tc.max_pool2d(ts, **opts), F.max_pool2d(ps, **opts)
+    np.testing.assert_array_equal(y.data, ty.detach().numpy())  # NaNs in the same places
+    assert np.isnan(y.data).any() and np.isneginf(y.data).any()
+    g = rng.standard_normal(y.shape)
+    y.backward(g)
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(ts.grad, ps.grad.numpy(), rtol=1e-12, atol=0)  # zeros in the same places
+
+
+def test_input_gradient_with_an_infinite_weight_matches_torch():
+    """dE/dX on the flat grid would multiply the grid's empty places by the weights
+    (0 · inf = NaN); such a kernel takes the shift GEMMs."""
+    from tinygrad_cnn.kernels import im2col
+
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    k = np.array([[[[1.0, np.inf], [2.0, -1.0]]]])
+    geo = im2col.Geometry.of(x.shape, k.shape, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+    assert im2col.choose_layout(geo) == "sample" and im2col.col2im_method(geo, "sample", 8) == "flat"
+    g = np.arange(1.0, 7.0).reshape(1, 1, 2, 3)
+    X = Tensor(x, requires_grad=True)
+    tc.conv2d(X, Tensor(k)).backward(g)
+    xt = torch.tensor(x, requires_grad=True)
+    F.conv2d(xt, torch.tensor(k)).backward(torch.tensor(g))
+    np.testing.assert_array_equal(X.grad, xt.grad.numpy())
+    assert not np.isnan(X.grad).any()

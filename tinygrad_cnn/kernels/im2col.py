@@ -273,6 +273,8 @@ def input_grad(gl: np.ndarray, k: np.ndarray, geo: Geometry, layout: str) -> np.
     when a block no longer fits); `_input_grad_flat` does without short runs. Also the
     forward of a transposed convolution."""
     method = col2im_method(geo, layout, np.result_type(gl, k).itemsize)
+    if method == "flat" and not np.isfinite(k).all():
+        method = "shift"  # the flat grid's zeros times an inf weight: NaN where no window reads
     if method == "flat":
         return _input_grad_flat(gl.transpose(_inverse(LAYOUTS[layout])), k, geo)
     perm = LAYOUTS[layout]
@@ -338,27 +340,45 @@ def _window_shape(geo: Geometry, perm: tuple[int, ...]) -> list[int]:
 
 
 def max_pool(x: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """The maximum of each window (padding is −inf) and which offset u·kw + v held it:
-    the first one in row-major order when several tie, as PyTorch.
+    """The maximum of each window and which offset u·kw + v held it, as PyTorch: the
+    first one in row-major order when several tie, the last NaN when there are NaNs, and
+    never a padding position (padding is −inf, so it can only tie an all −inf window).
 
     A knockout over the kh·kw offsets: each one's values are copied out once (numpy's
     loops run several times faster on contiguous arrays than at the stride), then
     neighbours meet in pairs until one entrant is left (see `_meet`)."""
     xp = pad(x, geo.pads, value=-np.inf)
+    best, arg = _knockout(xp, geo, nan_wins=False)
+    if np.isnan(best).any():  # NaN is every comparison's loser: a NaN must win instead
+        best, arg = _knockout(xp, geo, nan_wins=True)
+    if any(geo.pads) and np.isneginf(best).any():  # an all −inf window: its first real position
+        inside = pad(np.ones((1, 1, geo.h, geo.w), np.int8), geo.pads)
+        _, first = _knockout(inside, geo, nan_wins=False)
+        arg = np.where(np.isneginf(best), first, arg).astype(arg.dtype)
+    return best, arg
+
+
+def _knockout(xp: np.ndarray, geo: Geometry, nan_wins: bool) -> tuple[np.ndarray, np.ndarray]:
     offset = np.int8 if geo.kh * geo.kw <= 127 else np.int32
-    entrants = [(np.ascontiguousarray(xp[index]), offset(u * geo.kw + v)) for u, v, index in shifts(geo)]
+    # copies (np.array, not ascontiguousarray): the knockout writes into its entrants
+    entrants = [(np.array(xp[index], order="C"), offset(u * geo.kw + v)) for u, v, index in shifts(geo)]
     while len(entrants) > 1:
         pairs = zip(entrants[::2], entrants[1::2])
-        entrants = [_meet(*first, *second) for first, second in pairs] + entrants[len(entrants) // 2 * 2 :]
+        entrants = [_meet(*first, *second, nan_wins) for first, second in pairs] + entrants[len(entrants) // 2 * 2 :]
     best, arg = entrants[0]
-    return best, np.full(best.shape, arg) if np.ndim(arg) == 0 else arg
+    return best, np.full(best.shape, arg, offset) if np.ndim(arg) == 0 else arg
 
 
-def _meet(a: np.ndarray, at_a: Any, b: np.ndarray, at_b: Any) -> tuple[np.ndarray, Any]:
+def _meet(a: np.ndarray, at_a: Any, b: np.ndarray, at_b: Any, nan_wins: bool) -> tuple[np.ndarray, Any]:
     """Two entrants of the knockout, values and offsets, the offsets of `b` the later
-    ones: `b` wins only where strictly greater, so a tie keeps the earlier offset. The
-    winner's offset by integer arithmetic (`np.where` would branch on every element)."""
-    later = (b > a).view(np.int8)  # 1 where b wins
+    ones: `b` wins only where strictly greater, so a tie keeps the earlier offset (and,
+    with `nan_wins`, where it is NaN, so the last NaN wins, as PyTorch's `v > max ||
+    isnan(v)`). The winner's offset by integer arithmetic (`np.where` would branch on
+    every element)."""
+    won = b > a
+    if nan_wins:
+        won |= np.isnan(b)
+    later = won.view(np.int8)  # 1 where b wins
     return np.maximum(a, b, out=a), at_a + later * (at_b - at_a)
 
 

@@ -14,7 +14,13 @@ import numpy as np
 
 def select(cond: np.ndarray, a: np.ndarray) -> np.ndarray:
     """`a` where the bool array `cond` holds, else 0: `np.where(cond, a, 0)` bit for bit
-    (inf and NaN included) for a float array `a`; `cond` broadcasts against it."""
+    (inf and NaN included); `cond` broadcasts against it. Arrays whose items are not 1, 2,
+    4 or 8 bytes of number (long double, complex) go to `np.where` itself."""
+    cond, a = np.asarray(cond), np.asarray(a)
+    if cond.dtype != np.bool_:
+        raise TypeError(f"select: the condition must be a bool array, got {cond.dtype} of shape {cond.shape}")
+    if a.dtype.kind not in "fiub" or a.dtype.itemsize not in (1, 2, 4, 8):
+        return np.where(cond, a, a.dtype.type(0))
     bits = np.dtype(f"i{a.dtype.itemsize}")
-    ones = -np.asarray(cond).view(np.int8).astype(bits)  # True -> −1, every bit set
+    ones = -cond.view(np.int8).astype(bits)  # True -> −1, every bit set
     return (a.view(bits) & ones).view(a.dtype)

@@ -163,7 +163,8 @@ def _options(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any) ->
 def max_pool2d(x: ArrayLike, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """Maximum over kh×kw windows every `stride` (default: kernel_size) positions of the
     input padded with −inf; (C, H, W) or (N, C, H, W). The gradient goes to the first
-    maximum of each window."""
+    maximum of each window, as PyTorch: to its last NaN if it holds any, and never to the
+    padding (an all −inf window sends it to its first real position)."""
     x = tensor(x)
     return MaxPool2d.apply(x, **_options("max_pool2d", x, kernel_size, stride, padding))
 
