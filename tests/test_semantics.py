@@ -85,6 +85,39 @@ def test_plain_backward_leaves_the_callers_grad_mode_alone():
     np.testing.assert_allclose(x.grad, np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
 
 
+def test_a_decorated_function_called_from_two_threads_restores_each_ones_mode():
+    """One `@tc.no_grad()` object serves every call: what each call's block replaced is
+    kept per thread, so overlapping calls do not restore each other's mode."""
+    calls = [threading.Event() for _ in range(4)]  # a in, b in, a may leave, b may leave
+
+    @tc.no_grad()
+    def evaluate(entered: threading.Event, leave: threading.Event) -> None:
+        entered.set()
+        assert leave.wait(10)
+
+    seen = {}
+
+    def inference() -> None:  # already under no_grad, enters first and leaves first
+        with tc.no_grad():
+            evaluate(calls[0], calls[2])
+            seen["inference"] = tc.is_grad_enabled()
+
+    def training() -> None:
+        assert calls[0].wait(10)
+        evaluate(calls[1], calls[3])
+        seen["training"] = tc.is_grad_enabled()
+        seen["records"] = (Tensor([1.0], requires_grad=True) * 2).requires_grad
+
+    a, b = threading.Thread(target=inference), threading.Thread(target=training)
+    a.start(), b.start()
+    assert calls[1].wait(10)
+    calls[2].set()
+    a.join(10)
+    calls[3].set()
+    b.join(10)
+    assert seen == {"inference": False, "training": True, "records": True}
+
+
 # ----- a second backward ----------------------------------------------------------------
 def test_second_backward_raises_and_says_retain_graph():
     x = Tensor([1.0, 2.0], requires_grad=True)
@@ -115,6 +148,43 @@ def test_a_new_op_on_a_freed_graph_backwards_until_it_reaches_a_freed_op():
     fresh = (x * w).sum()  # a graph made after the free is not affected
     fresh.backward()
     np.testing.assert_array_equal(x.grad, [2.0 + 3.0, 4.0 + 4.0])
+
+
+class _Calls(Function):
+    """Y = X
+    dE/dX = dE/dY
+    """
+
+    name = "calls"
+    saves = ()
+    options = ("during",)
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        self.during(self.parents[0])
+        return (g,)
+
+
+def test_a_backward_inside_a_backward_that_frees_the_outer_graph_is_caught():
+    """A custom backward that differentiates part of the graph it sits on, without
+    retain_graph, frees ops the outer pass has still to run: the outer pass refuses."""
+    x = Tensor(rng.standard_normal((1, 1, 5, 5)), requires_grad=True)
+    w = Tensor(rng.standard_normal((1, 1, 3, 3)), requires_grad=True)
+    h = tc.conv2d(x, w)
+    y = _Calls.apply(h, during=lambda p: tc.grad(p.sum(), [w])).sum()
+    with pytest.raises(RuntimeError, match="conv2d.*second time"):
+        y.backward()
+
+
+def test_a_backward_through_ops_the_running_pass_freed_is_caught():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    w = Tensor([3.0, 4.0], requires_grad=True)
+    z = None
+    z = _Calls.apply(x, during=lambda p: z.sum().backward()) * w  # mul ran and was freed first
+    with pytest.raises(RuntimeError, match="mul.*second time"):
+        z.sum().backward()
 
 
 def test_grad_takes_retain_graph():
@@ -264,6 +334,49 @@ def test_changing_an_output_that_backward_reads_raises():
     y.data = np.zeros(2)
     with pytest.raises(RuntimeError, match="exp.*output"):
         z.backward()
+
+
+def test_a_change_made_while_the_backward_runs_is_caught():
+    """A custom backward that changes a tensor an older op saved: that op, run later in
+    the same pass, refuses (its gradient would use the new values)."""
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    w = Tensor([3.0, 4.0])
+
+    def change(_):
+        with tc.no_grad():
+            w.sub_(1.0)
+
+    y = _Calls.apply(x * w, during=change).sum()
+    with pytest.raises(RuntimeError, match="mul: .*changed in place"):
+        y.backward()
+    w2 = Tensor([3.0, 4.0])
+    (g,) = tc.grad(_Calls.apply(x * w2, during=lambda _: None).sum(), [x])  # no change: no error
+    np.testing.assert_array_equal(g.data, [3.0, 4.0])
+
+
+@pytest.mark.parametrize("copy", ["pickle", "deepcopy"])
+def test_a_copied_tensor_changes_in_place_and_differentiates(copy):
+    """A copy keeps its values and its count of changes; when they happened belongs to
+    the process and graph it came from, so no op here takes it for changed."""
+    import copy as copying
+    import pickle
+
+    t = Tensor([1.0, 2.0, 3.0], requires_grad=True, name="w")
+    with tc.no_grad():
+        t.mul_(2.0)
+    t._version[1] += 10**9  # as in a process that had made many more ops before the change
+    view = t.reshape(3, 1)
+    moved = pickle.loads(pickle.dumps((t, view))) if copy == "pickle" else copying.deepcopy((t, view))
+    u, uv = moved
+    assert (u.version, u.name, u.requires_grad) == (1, "w", True)
+    (g,) = tc.grad((u * u).sum(), [u])  # every op checks its inputs in tc.grad
+    np.testing.assert_array_equal(g.data, [4.0, 8.0, 12.0])
+    with tc.no_grad():
+        uv.add_(1.0)  # the view and its base still share one count
+    assert u.version == uv.version == 2
+    plain = pickle.loads(pickle.dumps(Tensor([1.0])))
+    plain.add_(1.0)  # a never-changed tensor gets a counter of its own
+    assert plain.version == 1 and plain.item() == 2.0
 
 
 def test_inplace_on_a_tensor_that_requires_grad_outside_no_grad_is_refused():

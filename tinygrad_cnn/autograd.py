@@ -193,7 +193,6 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
     if root._ctx is None:
         return grads
     heap = [(-root._ctx.seq, root)]
-    changed = _function.last_change  # the latest in-place change or freed graph before this pass
     pop, get = grads.pop, grads.get
     while heap:
         minus_seq, node = heappop(heap)
@@ -203,9 +202,9 @@ def _sweep(root: Tensor, seed: np.ndarray, retain: bool) -> dict[Tensor, np.ndar
         else:
             node._grad = np.asarray(node._grad + g)
         fn = node._ctx
-        if -minus_seq < changed:  # a tensor changed in place, or a graph was freed, since this op ran
-            if fn.released:
-                _raise_released(fn)
+        if fn.released:  # read per op: a backward inside this one may have freed it
+            _raise_released(fn)
+        if -minus_seq < _function.last_change:  # a tensor changed in place since this op ran
             fn.check_versions(node)
         in_grads = fn.backward(g)
         parents = fn.parents
@@ -338,8 +337,6 @@ def _run(roots: Sequence[Tensor], seeds: Sequence[Any], create_graph: bool, reta
         with _recording() if create_graph else nullcontext():
             kept = _propagate(order, grads, create_graph, retain, keep, reach)
     finally:
-        if not retain:  # ops created before now may be freed: the next pass checks them
-            _function.note_change()
         if collecting:
             gc.enable()
     for i, g in grads.items():  # what is left reached the leaves (and any root leaf)

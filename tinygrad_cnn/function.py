@@ -212,15 +212,14 @@ def _checked_result(cls: type[Function], data: Any) -> np.ndarray:
 # A tensor's version: [number of in-place changes, creation number current at the last
 # one]; every tensor starts with this shared pair until it is changed or viewed (Tensor._bump).
 UNCHANGED = (0, -1)
-# The creation number current at the latest in-place change of any tensor, or at the end
-# of the latest backward that freed a graph: an op created after it still sees its inputs
-# as its forward did and still has its buffers, so the engine checks neither for it.
+# The creation number current at the latest in-place change of any tensor: an op created
+# after it still sees its inputs as its forward did, so the engine does not check them.
 last_change = -1
 _change_lock = threading.Lock()  # so `last_change` only grows when threads change tensors at once
 
 
 def note_change() -> int:
-    """A creation number for an in-place change, or a freed graph, now (see `last_change`)."""
+    """A creation number for an in-place change now (see `last_change`)."""
     global last_change
     with _change_lock:
         last_change = when = next(_counter)

@@ -20,6 +20,13 @@ class _State(threading.local):
     in_backward: int = 0  # > 0 while the engine records a backward (create_graph=True)
     trace: Any = None  # set by tc.onnx.export while it traces: see `outside_graph`
 
+    def __init__(self) -> None:  # run in each thread at its first use
+        # What the active `with` blocks replaced, innermost last. Kept here, per thread,
+        # not on the context objects: a decorated function (one object for all its
+        # calls) may run in two threads at once.
+        self.saved_modes: list[bool] = []
+        self.saved_scopes: list[Scope | None] = []
+
     @property
     def enabled(self) -> bool:
         return self.recording[0]
@@ -52,14 +59,13 @@ class grad_mode(ContextDecorator):
                 "(as a decorator write @tc.no_grad() or @tc.grad_mode(False), with the parentheses)"
             )
         self.enabled = enabled
-        self._saved: list[bool] = []  # one entry per active `with`
 
     def __enter__(self) -> None:
-        self._saved.append(state.enabled)
+        state.saved_modes.append(state.enabled)
         state.enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        state.enabled = self._saved.pop()
+        state.enabled = state.saved_modes.pop()
 
 
 class no_grad(grad_mode):
@@ -107,19 +113,18 @@ class scope(ContextDecorator):
         if not isinstance(name, str):
             raise TypeError(f"scope(name): name must be a str, got {type(name).__name__}")
         self.name, self.module = name, module
-        self._saved: list[Scope | None] = []
 
     def __enter__(self) -> Scope:
         parent = state.scope
         path = f"{parent.path}.{self.name}" if parent is not None and parent.path and self.name else (
             self.name or (parent.path if parent is not None else "")
         )
-        self._saved.append(parent)
+        state.saved_scopes.append(parent)
         state.scope = entered = Scope(self.name, path, self.module, parent, next(_calls))
         return entered
 
     def __exit__(self, *exc: object) -> None:
-        state.scope = self._saved.pop()
+        state.scope = state.saved_scopes.pop()
 
 
 def outside_graph(kind: str, parents: list[Any], out: Any, **options: Any) -> Any:

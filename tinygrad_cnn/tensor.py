@@ -114,6 +114,19 @@ class Tensor:
         self._ctx: Function | None = None
         self._version: list[int] | tuple[int, int] = UNCHANGED  # a list once changed or viewed (see _bump)
 
+    def __setstate__(self, state: Any) -> None:
+        """Unpickled or copied: the same values, gradient and name. The version keeps its
+        count (and stays shared with views copied along) but not when the last change
+        happened: creation numbers belong to the process, and the graph, they came from."""
+        for attrs in state if type(state) is tuple else (state,):  # (__dict__ or None, slots)
+            for key, value in (attrs or {}).items():
+                setattr(self, key, value)
+        v = self._version
+        if type(v) is tuple:
+            self._version = UNCHANGED
+        else:
+            v[1] = -1
+
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:
         """Fast constructor for op results: `data` is already an array of numbers."""
@@ -137,7 +150,7 @@ class Tensor:
         first change or view: one object less per op for the cycle collector to track."""
         when = _function.note_change()
         v = self._version
-        if v is UNCHANGED:
+        if type(v) is tuple:  # UNCHANGED
             self._version = [1, when]
         else:
             v[0] += 1  # type: ignore[index]
@@ -219,7 +232,7 @@ class Tensor:
     def _view_of(self, base: Tensor) -> Tensor:
         """Mark this tensor as sharing `base`'s memory: one version counter for both."""
         v = base._version
-        if v is UNCHANGED:
+        if type(v) is tuple:  # UNCHANGED
             v = base._version = list(UNCHANGED)
         self._version = v
         return self
