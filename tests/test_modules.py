@@ -180,6 +180,34 @@ def test_sequential_indexing_append_and_repr():
     assert "(2): Linear(in_features=3" in repr(seq)
 
 
+def test_a_slice_of_a_sequential_keeps_the_layers_names():
+    """As PyTorch: model[1:] of a Sequential holds its layers under their own names, so
+    its state_dict keys are the ones the same slice of a PyTorch model has."""
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    assert list(seq[1:].state_dict()) == ["2.weight", "2.bias"]
+    assert list(seq[::2].state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert seq[1:][1] is seq[2] and len(seq[1:]) == 2
+    assert "(2): Linear(in_features=3" in repr(seq[1:])
+
+
+def test_a_module_held_under_two_names_is_one_child_with_one_set_of_buffers():
+    """children() and buffers() list a shared module once, under its first name, as
+    PyTorch; state_dict has it under both names."""
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(2)
+            self.again = self.bn
+
+    m = Twice()
+    assert m.named_children() == [("bn", m.bn)] and m.children() == [m.bn]
+    assert [n for n, _ in m.named_buffers()] == ["bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+    assert len(m.buffers()) == 3
+    assert [k for k in m.state_dict() if k.startswith("again.")] == [
+        "again.weight", "again.bias", "again.running_mean", "again.running_var", "again.num_batches_tracked"]
+
+
 # ----- dropout ---------------------------------------------------------------------------
 def test_dropout_scales_kept_values_zeros_the_rest_and_is_identity_in_eval():
     drop = nn.Dropout(0.25, rng=np.random.default_rng(0))
@@ -274,6 +302,27 @@ def test_optimizer_state_dict_rejects_a_mismatch():
     sd["state.0.exp_avg"] = np.zeros(7)
     with pytest.raises(ValueError, match="unexpected key|parameter 0"):
         opt.load_state_dict(sd)
+
+
+def test_optimizer_state_dict_is_checked_as_the_constructor_checks():
+    """A state the next step could not use, or hyperparameters the constructor refuses,
+    are refused at load, and the optimizer is left as it was."""
+    p = nn.Parameter(np.ones(3))
+    adam = optim.Adam([p], lr=0.1)
+    good = {"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
+    with pytest.raises(ValueError, match=r"parameter 0 has state \['step'\]; it needs all of"):
+        adam.load_state_dict({**good, "state.0.step": np.array(3)})
+    with pytest.raises(ValueError, match=r"Adam: betas must lie in \[0, 1\)"):
+        adam.load_state_dict({**good, "beta1": 1.5})
+    assert adam.betas == (0.9, 0.999) and adam.state == [{}]
+    sgd = optim.SGD([p], lr=0.1)
+    with pytest.raises(ValueError, match="nesterov=True needs a momentum > 0"):
+        sgd.load_state_dict({"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "nesterov": 1.0})
+    with pytest.raises(TypeError, match="nesterov must be True or False"):
+        sgd.load_state_dict({"lr": 0.1, "momentum": 0.5, "weight_decay": 0.0, "nesterov": 0.5})
+    assert (sgd.momentum, sgd.nesterov) == (0.0, False)
+    sgd.load_state_dict({"lr": 0.2, "momentum": 0.5, "weight_decay": 0.0, "nesterov": 1.0})
+    assert (sgd.lr, sgd.momentum, sgd.nesterov) == (0.2, 0.5, True)
 
 
 def test_an_optimizer_step_makes_a_stale_graph_refuse_backward():

@@ -89,6 +89,10 @@ class Optimizer:
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
         raise NotImplementedError
 
+    def _check(self, values: Mapping[str, float]) -> None:
+        """Refuse hyperparameters the constructor would refuse (each subclass its rules);
+        `load_state_dict` checks what it reads with it too."""
+
     @staticmethod
     def _apply(p: Tensor, delta: np.ndarray) -> None:
         """p ← p − delta, in place in p's array and dtype (its version counts up, so a
@@ -130,7 +134,12 @@ class Optimizer:
             if array.shape != expected:
                 raise ValueError(f"{name}.load_state_dict: {key!r} has shape {array.shape}, parameter {i} needs {expected}")
             state[i][parts[2]] = array if parts[2] == "step" else array.astype(p.dtype)
+        for i, st in enumerate(state):
+            if st and len(st) != len(self.state_names):  # a step needs all of it
+                raise ValueError(f"{name}.load_state_dict: parameter {i} has state {sorted(st)}; it needs all of "
+                                 f"{list(self.state_names)} or none")
         values = {k: _number(name, k, np.asarray(state_dict[k]).item()) for k in self.hyperparameters}
+        self._check(values)
         for k, v in values.items():
             setattr(self, k, bool(v) if k == "nesterov" else v)
         self.state = state
@@ -164,8 +173,13 @@ class SGD(Optimizer):
         self.weight_decay = _number("SGD", "weight_decay", weight_decay)
         if not isinstance(nesterov, (bool, np.bool_)) and nesterov not in (0, 1):
             raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+        self._check({"momentum": self.momentum, "nesterov": float(nesterov)})
         self.nesterov = bool(nesterov)
-        if self.nesterov and self.momentum == 0:
+
+    def _check(self, values: Mapping[str, float]) -> None:
+        if values["nesterov"] not in (0.0, 1.0):
+            raise TypeError(f"SGD: nesterov must be True or False, got {values['nesterov']!r}")
+        if values["nesterov"] and values["momentum"] == 0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0")
 
     def _update(self, i: int, p: Tensor, g: np.ndarray) -> None:
@@ -221,11 +235,14 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{name}: betas must be a pair (β1, β2), got {betas!r}")
         b1, b2 = (_number(name, "beta", b) for b in betas)
-        if not (b1 < 1 and b2 < 1):
-            raise ValueError(f"{name}: betas must lie in [0, 1), got {tuple(betas)}")
+        self._check({"beta1": b1, "beta2": b2})
         self.beta1, self.beta2 = b1, b2
         self.eps = _number(name, "eps", eps)
         self.weight_decay = _number(name, "weight_decay", weight_decay)
+
+    def _check(self, values: Mapping[str, float]) -> None:
+        if not (values["beta1"] < 1 and values["beta2"] < 1):
+            raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {(values['beta1'], values['beta2'])}")
 
     @property
     def betas(self) -> tuple[float, float]:

@@ -175,8 +175,15 @@ class Module:
         return [(n, p) for n, p in self._parameters.items() if p is not None]
 
     def named_children(self) -> list[tuple[str, Module]]:
-        """(name, module) for the direct sub-modules, in the order they were assigned."""
-        return [(n, m) for n, m in self._modules.items() if m is not None]
+        """(name, module) for the direct sub-modules, in the order they were assigned; one
+        held under two names is listed once, under its first."""
+        result: list[tuple[str, Module]] = []
+        seen: set[int] = set()
+        for n, m in self._modules.items():
+            if m is not None and id(m) not in seen:
+                seen.add(id(m))
+                result.append((n, m))
+        return result
 
     def children(self) -> list[Module]:
         """The direct sub-modules, in the order they were assigned."""
@@ -224,8 +231,16 @@ class Module:
         return [p for _, p in self.named_parameters(recurse=recurse)]
 
     def named_buffers(self, prefix: str = "") -> list[tuple[str, Tensor]]:
-        """(path, tensor) for every registered buffer (e.g. `"bn.running_mean"`)."""
-        return [(path + n, b) for path, m in self._walk(prefix) for n, b in m._buffers.items() if b is not None]
+        """(path, tensor) for every registered buffer (e.g. `"bn.running_mean"`); one
+        reached under two names (a shared module) is listed once, under its first."""
+        result: list[tuple[str, Tensor]] = []
+        seen: set[int] = set()
+        for path, module in self._walk(prefix):
+            for name, b in module._buffers.items():
+                if b is not None and id(b) not in seen:
+                    seen.add(id(b))
+                    result.append((path + name, b))
+        return result
 
     def buffers(self) -> list[Tensor]:
         """Every registered buffer (running statistics and the like): saved, never trained."""
@@ -239,7 +254,8 @@ class Module:
         while stack:
             path, module = stack.pop()
             result.append((path, module))
-            stack.extend((path + name + ".", child) for name, child in reversed(module.named_children()))
+            children = [(n, m) for n, m in module._modules.items() if m is not None]  # shared ones too
+            stack.extend((path + name + ".", child) for name, child in reversed(children))
         return result
 
     # ----- modes and dtypes ------------------------------------------------------------------
@@ -433,8 +449,12 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, i: int | slice) -> Any:
-        layers = list(self._modules.values())
-        return Sequential(*layers[i]) if isinstance(i, slice) else layers[i]
+        if isinstance(i, slice):  # the layers keep their names, so state_dict keys stay PyTorch's
+            part = Sequential()
+            for name, layer in list(self._modules.items())[i]:
+                part.add_module(name, layer)
+            return part
+        return list(self._modules.values())[i]
 
     def __len__(self) -> int:
         return len(self._modules)
