@@ -126,6 +126,7 @@ REDUCTIONS = {
     "logsumexp": (reduce.LogSumExp, lambda x, ax, k: x.logsumexp(ax, k),
                   lambda a, ax, k: np.log(np.exp(a).sum(ax, keepdims=k))),
     "var": (reduce.Var, lambda x, ax, k: x.var(ax, k, correction=0), lambda a, ax, k: np.var(a, ax, keepdims=k)),
+    "std": (reduce.Std, lambda x, ax, k: x.std(ax, k, correction=0), lambda a, ax, k: np.std(a, ax, keepdims=k)),
 }
 covers(*(op for op, _, _ in REDUCTIONS.values()))
 
@@ -138,7 +139,7 @@ def test_reductions_forward(name, sa, keepdims, dtype, seed):
     x = np.random.default_rng(seed).standard_normal(s).astype(dtype)
     out = fn(Tensor(x), axes, keepdims)
     expected = np.asarray(ref(x, _np_axes(axes, len(s)), keepdims))
-    if len(s) == 0 and name == "var":
+    if len(s) == 0 and name in ("var", "std"):
         expected = np.zeros(())  # the variance of one element, with correction 0
     assert out.shape == expected.shape and out.dtype == dtype
     np.testing.assert_allclose(out.data, expected, **tol(dtype))

@@ -60,6 +60,10 @@ ROWS: dict[str, tuple[Callable, Callable, tuple, Callable]] = {
                 normal),
     "var correction 0": (lambda a: a.var(1, correction=0), lambda a: a.var(1, correction=0), ((3, 4),), normal),
     "std": (lambda a: a.std(1), lambda a: a.std(1), ((3, 4),), normal),
+    # rows 0 and 1 constant (their first value repeated): std 0, and a gradient of 0, not NaN
+    "std of constant rows": (lambda a: tc.cat([a[:2, :1] + tc.zeros(1, 4), a[2:]]).std(1),
+                             lambda a: torch.cat([a[:2, :1] + torch.zeros(1, 4, dtype=a.dtype), a[2:]]).std(1),
+                             ((3, 4),), normal),
     "logsumexp": (lambda a: a.logsumexp(1), lambda a: a.logsumexp(1), ((3, 4),), normal),
     "logsumexp tuple": (lambda a: tc.logsumexp(a, dim=(0, 2)), lambda a: a.logsumexp((0, 2)), ((3, 4, 2),), normal),
     "getitem basic": (lambda a: a[1:, None, ::2, -1], lambda a: a[1:, None, ::2, -1], ((3, 5, 2),), normal),

@@ -180,6 +180,45 @@ def test_sequential_indexing_append_and_repr():
     assert "(2): Linear(in_features=3" in repr(seq)
 
 
+def test_apply_visits_every_module_children_first():
+    net = Net()
+    seen = []
+    assert net.apply(lambda m: seen.append(type(m).__name__)) is net
+    assert seen == ["Conv2d", "BatchNorm2d", "Linear", "Linear", "ModuleList", "Dropout", "Net"]
+
+    def init(m):
+        if isinstance(m, nn.Linear):
+            m.weight.data = np.zeros_like(m.weight.data)
+
+    net.apply(init)
+    assert all(not lin.weight.data.any() for lin in net.blocks) and net.conv1.weight.data.any()
+
+
+def test_requires_grad_freezes_and_unfreezes_parameters():
+    net = Net()
+    assert net.blocks.requires_grad_(False) is net.blocks
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    net(x).sum().backward()
+    assert all(p.grad is None for p in net.blocks.parameters())
+    assert net.conv1.weight.grad is not None
+    before = [p.data.copy() for p in net.blocks.parameters()]
+    optim.SGD(net.parameters(), lr=0.1).step()  # frozen parameters are skipped
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, net.blocks.parameters()))
+    net.requires_grad_()
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_tensor_requires_grad_in_place():
+    t = Tensor(np.ones(3))
+    assert t.requires_grad_() is t and t.requires_grad
+    y = t * 2
+    with pytest.raises(RuntimeError, match=r"requires_grad_: the output of mul .*only a leaf"):
+        y.requires_grad_(False)
+    assert t.requires_grad_(False) is t and not t.requires_grad
+    with pytest.raises(TypeError, match="only float tensors"):
+        Tensor(np.arange(3)).requires_grad_()
+
+
 def test_a_slice_of_a_sequential_keeps_the_layers_names():
     """As PyTorch: model[1:] of a Sequential holds its layers under their own names, so
     its state_dict keys are the ones the same slice of a PyTorch model has."""

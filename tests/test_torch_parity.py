@@ -127,6 +127,45 @@ def test_losses_match_torch(reduction):
         first_and_second_derivatives(ours, theirs, LOGITS)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_modules_match_torchs(reduction):
+    """nn.*Loss(reduction) against torch.nn.*Loss: values and gradients."""
+    probs = 1 / (1 + np.exp(-LOGITS))
+    cases = [(nn.CrossEntropyLoss, torch.nn.CrossEntropyLoss, LOGITS, LABELS),
+             (nn.NLLLoss, torch.nn.NLLLoss, LOGITS, LABELS),
+             (nn.BCEWithLogitsLoss, torch.nn.BCEWithLogitsLoss, LOGITS, TARGET),
+             (nn.BCELoss, torch.nn.BCELoss, probs, TARGET),
+             (nn.MSELoss, torch.nn.MSELoss, LOGITS, TARGET)]
+    for ours, theirs, x, target in cases:
+        criterion, reference = ours(reduction=reduction), theirs(reduction=reduction)
+        assert repr(criterion) == f"{ours.__name__}(reduction={reduction!r})"
+        first_and_second_derivatives(lambda z: criterion(z, target),
+                                     lambda z: reference(z, torch.tensor(target)), x)
+    with pytest.raises(ValueError, match="MSELoss: unknown reduction 'avg'"):
+        nn.MSELoss(reduction="avg")
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_log_softmax_layer_matches_torch(axis):
+    first_and_second_derivatives(nn.LogSoftmax(dim=axis), torch.nn.LogSoftmax(dim=axis), LOGITS)
+
+
+@pytest.mark.parametrize("shape, dims", [((3, 2, 4, 5), ()), ((3, 2, 4, 5), (0, 2)), ((3, 2, 4, 5), (2,)),
+                                         ((3, 2, 4, 5), (-3, -2)), ((3, 0, 2), ()), ((), (0, -1)), ((3, 4), (1, 1))])
+def test_flatten_matches_torch(shape, dims):
+    x = rng.standard_normal(shape)
+    ours, theirs = nn.Flatten(*dims)(Tensor(x)), torch.nn.Flatten(*dims)(torch.tensor(x))
+    close(ours, theirs)
+
+
+@pytest.mark.parametrize("shape, dims", [((3,), ()), ((), ()), ((3, 4, 5), (2, 1)), ((2, 3), (0, 5))])
+def test_flatten_refuses_what_torch_refuses(shape, dims):
+    with pytest.raises((IndexError, RuntimeError)):
+        torch.nn.Flatten(*dims)(torch.ones(shape))
+    with pytest.raises(ValueError, match=r"Flatten\(start_dim=.*cannot flatten a tensor of shape"):
+        nn.Flatten(*dims)(np.ones(shape))
+
+
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_loss_gradients_with_respect_to_the_target(reduction):
     for ours, theirs in [(tc.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits),

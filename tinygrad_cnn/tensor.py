@@ -219,6 +219,15 @@ class Tensor:
             raise ValueError(f"item(): only a tensor of size 1 converts to a number, got shape {self.shape}")
         return self._data.reshape(()).item()
 
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` in place and return the tensor, as PyTorch's. Only a leaf
+        may stop requiring grad: an op's output is part of a graph (detach() it)."""
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError(f"requires_grad_: the output of {self._ctx.name} (shape {self.shape}) is part of a "
+                               "graph; only a leaf can stop requiring grad; use .detach()")
+        self.requires_grad = requires_grad
+        return self
+
     def detach(self) -> Tensor:
         """The same values (shared, not copied) cut from the graph; an in-place change
         of either counts for both."""

@@ -11,6 +11,7 @@ from .layers import (
     Identity,
     LeakyReLU,
     Linear,
+    LogSoftmax,
     ReLU,
     Reshape,
     Sigmoid,
@@ -19,10 +20,12 @@ from .layers import (
     Softplus,
     Tanh,
 )
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential, manual_seed
 
 __all__ = [
-    "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "ELU", "Flatten", "GELU", "Identity",
-    "IncompatibleKeys", "LeakyReLU", "Linear", "MaxPool2d", "Module", "ModuleList", "Parameter", "ReLU", "Reshape",
-    "Sequential", "SiLU", "Sigmoid", "Softmax", "Softplus", "Tanh", "manual_seed",
+    "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss", "Dropout",
+    "ELU", "Flatten", "GELU", "Identity", "IncompatibleKeys", "LeakyReLU", "Linear", "LogSoftmax", "MSELoss",
+    "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter", "ReLU", "Reshape", "Sequential", "SiLU", "Sigmoid",
+    "Softmax", "Softplus", "Tanh", "manual_seed",
 ]

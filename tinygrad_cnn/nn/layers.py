@@ -9,7 +9,7 @@ import numpy as np
 
 from ..ops import activation as A
 from ..ops.elementwise import tensor
-from ..ops.loss import softmax
+from ..ops.loss import log_softmax, softmax
 from ..tensor import Tensor
 from .module import Module, Parameter, _as_input, _uniform, generator
 
@@ -173,6 +173,17 @@ class Softmax(Module):
         return f"axis={self.axis}"
 
 
+class LogSoftmax(Softmax):
+    """Y = X − log Σ_axis e^X along `axis` (`dim=` is accepted too): log softmax, stable.
+
+    Args:
+        axis: the axis whose softmax is taken; required, as for `Softmax`.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return log_softmax(x, axis=self.axis)
+
+
 class Dropout(Module):
     """Inverted dropout: in training, each value is zeroed with probability p and the rest
     scaled by 1/(1 − p), a new mask every call; in eval mode, the identity.
@@ -328,14 +339,31 @@ class BatchNorm2d(_BatchNorm):
 
 
 class Flatten(Module):
-    """(N, d1, d2, ...) -> (N, d1·d2·...): every axis but the batch's."""
+    """The axes `start_dim` to `end_dim` as one, as PyTorch's: by default (N, d1, d2, ...)
+    -> (N, d1·d2·...), every axis but the batch's.
+
+    Args:
+        start_dim: the first axis flattened (default 1).
+        end_dim: the last axis flattened (default −1).
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def forward(self, x: Tensor) -> Tensor:
         x = tensor(x)
-        if x.ndim < 1:
-            raise ValueError(f"Flatten: expected a batch (N, ...), got a tensor of shape {x.shape}")
-        # the size spelled out, not -1: numpy cannot infer -1 for an empty batch
-        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))
+        n = max(x.ndim, 1)  # a 0-d tensor counts as one axis, as in PyTorch
+        start, end = (d + n if d < 0 else d for d in (self.start_dim, self.end_dim))
+        if not (0 <= start < n and 0 <= end < n) or start > end:
+            raise ValueError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}): cannot flatten a "
+                             f"tensor of shape {x.shape}")
+        shape = x.shape or (1,)
+        # the size spelled out, not -1: numpy cannot infer -1 when another axis is 0
+        return x.reshape(*shape[:start], int(np.prod(shape[start : end + 1])), *shape[end + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Reshape(Module):

@@ -15,7 +15,7 @@ Draws come from `rng` when one is given, else from this module's generator, whic
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
@@ -303,6 +303,25 @@ class Module:
         """Forget accumulated gradients (as PyTorch's default, grads become None)."""
         for p in self.parameters():
             p.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Freeze (False) or unfreeze every parameter: a frozen one gets no `.grad`, and
+        optimizers skip it. Returns the module.
+
+        Example:
+            `model.features.requires_grad_(False)` trains only the rest.
+        """
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call `fn` on every sub-module, then on this module (as PyTorch: e.g. to
+        initialise weights); returns the module."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     # ----- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

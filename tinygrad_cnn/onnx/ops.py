@@ -180,6 +180,12 @@ def _var(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
     return b.node("Div", [total, dof]), _reduced_batch_axis(b, x, axes, fn.keepdims)
 
 
+def _std(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
+    """√ of the variance (see `_var`)."""
+    y, batch = _var(b, fn, out)
+    return b.node("Sqrt", [y]), batch
+
+
 def _logsumexp(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
     """log Σ e^X written as m + log Σ e^(X − m), m = max X (an infinite m counts as 0, as in
     the library): no overflow in any runtime, where ReduceLogSumExp's reference is the naive sum."""
@@ -652,6 +658,7 @@ OPS: dict[type[Function], Mapper] = {
     R.Max: _reducer("ReduceMax"),
     R.Min: _reducer("ReduceMin"),
     R.Var: _var,
+    R.Std: _std,
     R.LogSumExp: _logsumexp,
     S.Reshape: _reshape,
     S.Transpose: _transpose,

@@ -245,10 +245,40 @@ def var(x: Tensor, axis: Axes = None, keepdims: bool = False, correction: float 
     return Var.apply(x, axes=axes, keepdims=pick_keepdims("var", keepdims, keepdim), correction=float(correction))
 
 
+class Std(Var):
+    """Y = √(Σ_axis (X − mean X)² / (n − c))
+    dE/dX = dE/dY · (X − mean X) / ((n − c) Y), and 0 where Y = 0
+    """
+
+    name = "std"
+    saves_output = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.sqrt(super().forward(x))
+
+    def backward(self, g: Grad) -> tuple[Grad]:
+        # √'s slope is infinite at 0, and (X − mean X) is 0 there: a constant group has a
+        # zero gradient, as PyTorch gives it, not ∞ · 0 = NaN.
+        (x,) = self.inputs(g)
+        y = self.output(g)
+        if not self.keepdims:
+            kept = _kept_shape(x.shape, self.axes)
+            g, y = g.reshape(kept), y.reshape(kept)
+        spread = y > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = F.where(spread, g / (F.where(spread, y, 1.0) * self._dof(x)), 0.0)
+        return (scale * (x - x.mean(axis=self.axes, keepdims=True)),)
+
+
 def std(x: Tensor, axis: Axes = None, keepdims: bool = False, correction: float = 1, *,
         dim: Axes = None, keepdim: bool | None = None) -> Tensor:
-    """Standard deviation: the square root of `var` with the same arguments."""
-    return var(x, axis, keepdims, correction, dim=dim, keepdim=keepdim).sqrt()
+    """Standard deviation over `axis`: the square root of `var` with the same arguments."""
+    x = tensor(x)
+    if isinstance(correction, bool) or not isinstance(correction, (int, float, np.integer, np.floating)):
+        raise TypeError(f"std: correction must be a number, got {correction!r}")
+    axes = normalize_axes("std", pick_axis("std", axis, dim), x.ndim)
+    return Std.apply(x, axes=axes, keepdims=pick_keepdims("std", keepdims, keepdim), correction=float(correction))
 
 
 class LogSumExp(Function):

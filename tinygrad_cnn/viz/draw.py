@@ -68,7 +68,13 @@ MODULE_FORMULAS: dict[str, str] = {
     "BatchNorm1d": "Y = γ (X − μ) / √(σ² + ε) + β",
     "BatchNorm2d": "Y = γ (X − μ) / √(σ² + ε) + β",
     "Softmax": "Y = e^X / Σ e^X",
+    "LogSoftmax": "Y = X − log Σ e^X",
     "Identity": "Y = X",
+    "CrossEntropyLoss": "E = −log softmax(Z)[label]",
+    "NLLLoss": "E = −log_probs[label]",
+    "BCELoss": "E = −[T log P + (1 − T) log(1 − P)]",
+    "BCEWithLogitsLoss": "E = −[T log σ(Z) + (1 − T) log(1 − σ(Z))]",
+    "MSELoss": "E = (P − T)²",
 }
 
 
@@ -87,6 +93,9 @@ MODULE_OPTIONS: dict[str, dict[str, object]] = {
     "ELU": {"alpha": 1.0},
     "Softplus": {"beta": 1.0, "threshold": 20.0},
     "Softmax": {"axis": _ALWAYS},
+    "LogSoftmax": {"axis": _ALWAYS},
+    "Flatten": {"start_dim": 1, "end_dim": -1},
+    **{name: {"reduction": "mean"} for name in ("CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss")},
 }
 
 
