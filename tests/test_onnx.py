@@ -47,7 +47,7 @@ def check_export(model, inputs, tmp_path: Path, **options) -> tuple[object, floa
     for g, e in zip(got, expected):
         assert g.shape == e.shape and g.dtype == e.dtype
         np.testing.assert_allclose(g, e.data, rtol=0, atol=ATOL)
-        worst = max(worst, float(np.abs(g - e.data).max(initial=0.0)))
+        worst = max(worst, float(np.abs(g.astype(np.float64) - e.data).max(initial=0.0)))
     return proto, worst
 
 
@@ -190,13 +190,46 @@ def test_dynamic_batch(tmp_path):
 
 
 def test_dynamic_batch_mean_over_the_batch(tmp_path):
-    def fn(x):
-        return (x * 2).mean(axis=0) + x.sum(axis=0)
+    def fn(x):  # the mean of bools too: a sum of another dtype than the result
+        return (x * 2).mean(axis=0) + x.sum(axis=0), (x > 0).mean(axis=0)
 
     path = tmp_path / "m.onnx"
     tc.onnx.export(fn, Tensor(np.ones((2, 3), np.float32)), path, dynamic_batch=True)
     x = np.random.default_rng(4).normal(size=(7, 3)).astype(np.float32)
-    np.testing.assert_allclose(run_onnx(path, {"input": x})[0], fn(Tensor(x)).data, rtol=0, atol=ATOL)
+    for got, want in zip(run_onnx(path, {"input": x}), fn(Tensor(x))):
+        np.testing.assert_allclose(got, want.data, rtol=0, atol=ATOL)
+
+
+def test_dynamic_batch_var_and_std_over_the_batch(tmp_path):
+    """n counts the batch: read from the input's shape when the model runs."""
+    def fn(x):
+        return x.var(axis=0), x.std(axis=(0, 2), keepdims=True), x.var(correction=0), x.var(axis=1)
+
+    path = tmp_path / "m.onnx"
+    tc.onnx.export(fn, Tensor(np.ones((3, 2, 4), np.float32)), path, dynamic_batch=True)
+    for n in (5, 2):
+        x = np.random.default_rng(n).normal(size=(n, 2, 4)).astype(np.float32)
+        for got, want in zip(run_onnx(path, {"input": x}), fn(Tensor(x))):
+            np.testing.assert_allclose(got, want.data, rtol=0, atol=ATOL)
+
+
+def test_dynamic_batch_through_matmul(tmp_path):
+    """A matrix times a vector keeps the rows' batch axis; a batch summed over leaves none."""
+    rng = np.random.default_rng(4)
+    v = Tensor(rng.normal(size=4).astype(np.float32))
+    w = Tensor(rng.normal(size=(4, 3)).astype(np.float32))
+
+    def fn(x):
+        return (x @ v).reshape(-1, 1), (v @ x.T).reshape(-1, 1), (x[:, None] @ w).reshape(-1, 3), x.T @ x
+
+    path = tmp_path / "m.onnx"
+    tc.onnx.export(fn, Tensor(np.ones((3, 4), np.float32)), path, dynamic_batch=True)
+    x = rng.normal(size=(5, 4)).astype(np.float32)
+    for got, want in zip(run_onnx(path, {"input": x}), fn(Tensor(x))):
+        np.testing.assert_allclose(got, want.data, rtol=0, atol=ATOL)
+    for bad in (lambda x: x @ x.T, lambda x: x.sum(axis=1)[:, None] + x.sum(axis=1)):  # (batch, batch)
+        with pytest.raises(ValueError, match=r"gives \(3, 3\) with the batch axis twice"):
+            tc.onnx.export(bad, Tensor(np.ones((3, 4), np.float32)), path, dynamic_batch=True)
 
 
 def test_dynamic_batch_refuses_a_reshape_across_the_batch(tmp_path):
@@ -268,6 +301,8 @@ def test_input_and_output_names(tmp_path):
         tc.onnx.export(model, x, tmp_path / "m.onnx", input_names=["a", "b"])
     with pytest.raises(ValueError, match="output_names"):
         tc.onnx.export(model, x, tmp_path / "m.onnx", output_names=[""])
+    with pytest.raises(ValueError, match=r"\['z'\] name both an input and an output"):
+        tc.onnx.export(model, x, tmp_path / "m.onnx", input_names=["z"], output_names=["z"])
 
 
 def test_outputs_that_are_inputs_or_repeated(tmp_path):
@@ -288,6 +323,9 @@ def test_opsets(tmp_path):
     assert tc.onnx.DEFAULT_OPSET == 18
     with pytest.raises(ValueError, match="opset 12 is not supported"):
         tc.onnx.export(every_op, x, tmp_path / "m.onnx", opset=12)
+    for bad in (18.7, "18", True):
+        with pytest.raises(ValueError, match="opset must be an integer"):
+            tc.onnx.export(every_op, x, tmp_path / "m.onnx", opset=bad)
 
 
 def test_float64_model(tmp_path):
@@ -302,6 +340,18 @@ def test_float64_model(tmp_path):
     proto = tc.onnx.export(cnn, Tensor(rng.normal(size=(2, 2, 6, 6))), tmp_path / "cnn.onnx")
     onnx.checker.check_model(proto, full_check=True)
     assert {i.data_type for i in proto.graph.initializer} == {onnx.TensorProto.DOUBLE}
+
+
+def test_initializers_ship_once_and_are_all_used(tmp_path):
+    rng = np.random.default_rng(12)
+    linear = nn.Linear(3, 2, rng=rng)  # float32 fed float64: only the converted copies ship
+    proto, _ = check_export(linear, Tensor(rng.normal(size=(4, 3))), tmp_path)
+    assert sorted(i.name for i in proto.graph.initializer) == ["bias_float64", "weight_float64"]
+    conv = nn.Conv2d(2, 2, 3, padding=1, rng=rng)  # one layer run twice: its bias ships once
+    model = nn.Sequential(conv, nn.ReLU(), conv)
+    proto, _ = check_export(model, Tensor(rng.normal(size=(1, 2, 5, 5)).astype(np.float32)), tmp_path)
+    assert sorted(i.name for i in proto.graph.initializer) == ["0.bias", "0.weight"]
+    assert op_types(proto) == ["Conv", "Relu", "Conv"]
 
 
 def test_caller_tensors_are_left_alone(tmp_path):
@@ -335,6 +385,17 @@ def test_a_module_is_exported_in_eval_mode_and_put_back(tmp_path):
     proto = tc.onnx.export(m, x, tmp_path / "m.onnx")
     assert op_types(proto) == ["Sigmoid", "Add"] and m.training
     np.testing.assert_allclose(run_onnx(tmp_path / "m.onnx", {"input": x.data})[0], 0.5)
+
+
+def test_each_sub_module_is_put_back_in_its_own_mode(tmp_path):
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Sequential(nn.Dropout(0.5), nn.ReLU()))
+    x = Tensor(np.ones((3, 2), np.float32))
+    for root, odd_one in ((True, model[1]), (False, model[2][0])):
+        model.train(root)
+        odd_one.train(not root)
+        before = [m.training for m in model.modules()]
+        tc.onnx.export(model, x, tmp_path / "m.onnx")
+        assert [m.training for m in model.modules()] == before
 
 
 def test_output_that_does_not_depend_on_the_input(tmp_path):

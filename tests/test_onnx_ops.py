@@ -82,6 +82,8 @@ def test_getitem_with_a_mask_computed_from_the_input_is_refused(tmp_path):
         tc.onnx.export(lambda x: x[x.argmax(axis=0)], Tensor(data(3, 4)), tmp_path / "m.onnx")
     with pytest.raises(ValueError, match=r"getitem with a boolean mask computed from the input"):  # as an ndarray
         tc.onnx.export(lambda x: x[(x > 0).data], Tensor(data(3, 4)), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match=r"index array computed from the input"):  # through an op after argmax
+        tc.onnx.export(lambda x: x[:, x.argmax(axis=1)[0]], Tensor(data(3, 4)), tmp_path / "m.onnx")
     # the same selection written with where exports and follows the input
     proto, worst = check_fresh(lambda x: tc.where(x > 0, x, 0.0).sum(axis=1), data(3, 4), tmp_path)
     assert "Greater" in op_types(proto) and worst < ATOL
@@ -89,13 +91,15 @@ def test_getitem_with_a_mask_computed_from_the_input_is_refused(tmp_path):
 
 def test_getitem_keeps_a_dynamic_batch(tmp_path):
     def fn(x):
-        return x[:, 1:, ::-1][..., None, np.array([0, 2])]
+        return x[0:, 1:, ::-1][..., None, np.array([0, 2])]  # 0: is the whole batch, as : is
 
     path = tmp_path / "m.onnx"
     tc.onnx.export(fn, Tensor(data(2, 3, 4)), path, dynamic_batch=True)
     x = data(5, 3, 4, seed=9)
     np.testing.assert_allclose(run_onnx(path, {"input": x})[0], fn(Tensor(x)).data, rtol=0, atol=ATOL)
-    for bad in (lambda x: x[0], lambda x: x[1:], lambda x: x[[0, 1]], lambda x: x[np.array([0]), 0]):
+    # x[:2], x[-2:] and x[0:2] take the whole traced batch of 2, not of any batch
+    for bad in (lambda x: x[0], lambda x: x[1:], lambda x: x[[0, 1]], lambda x: x[np.array([0]), 0],
+                lambda x: x[:2], lambda x: x[-2:], lambda x: x[0:2, 1]):
         with pytest.raises(ValueError, match="batch axis cannot be exported with dynamic_batch=True"):
             tc.onnx.export(bad, Tensor(data(2, 3, 4)), path, dynamic_batch=True)
 
@@ -129,6 +133,51 @@ def test_comparisons_follow_the_input(tmp_path, op):
         want, want_mask = fn(Tensor(x))
         np.testing.assert_array_equal(got, want.data)
         np.testing.assert_array_equal(mask, want_mask.data)
+
+
+WHERE_CONDITIONS = {
+    "transposed": lambda x: tc.where((x > 0).T, x.T, 0.0),
+    "reshaped": lambda x: tc.where((x > 0).reshape(5, 4), x.reshape(5, 4), -1.0),
+    "sliced": lambda x: tc.where((x > 0)[:, :1], x, -x),
+    "constant branches": lambda x: tc.where((x < 0).T, 1.0, -1.0),
+}
+
+
+@pytest.mark.parametrize("name", list(WHERE_CONDITIONS))
+def test_where_with_a_condition_computed_through_ops(tmp_path, name):
+    """The condition passes through recorded ops after the comparison: it follows the input."""
+    proto, worst = check_fresh(WHERE_CONDITIONS[name], data(4, 5), tmp_path)
+    assert {"Where", "Less" if name == "constant branches" else "Greater"} <= set(op_types(proto))
+    assert worst < ATOL
+
+
+PROMOTIONS = {
+    "sum of bools": lambda x: (x > 0).sum(axis=1),
+    "bools added": lambda x: (x > 0) + (x < 1),
+    "bools multiplied": lambda x: (x > 0) * (x < 1),
+    "maximum of bools": lambda x: tc.maximum(x > 0, x < 1),
+    "relu of bools": lambda x: (x > 0).relu(),
+    "mean of bools": lambda x: (x > 0).mean(axis=0),
+    "int32 sum": lambda x: (x * 3).astype(np.int32).sum(axis=1),
+    "int32 plus int64": lambda x: (x * 3).astype(np.int32) + x.argmax(axis=1, keepdims=True),
+}
+
+
+@pytest.mark.parametrize("name", list(PROMOTIONS))
+def test_bool_and_integer_results_promote_as_numpy(tmp_path, name):
+    """numpy's dtypes: the int64 sum of bools or of int32, + and * of bools as or and and."""
+    proto, worst = check_fresh(PROMOTIONS[name], data(4, 5), tmp_path)
+    assert worst < ATOL
+
+
+def test_a_model_onnx_would_refuse_is_a_value_error(tmp_path):
+    """ReduceMax has no bool form before opset 20: refused before anything is written."""
+    path = tmp_path / "m.onnx"
+    with pytest.raises(ValueError, match=r"no valid ONNX form at opset 18.*ReduceMax.*bool"):
+        tc.onnx.export(lambda x: (x > 0).max(axis=1), Tensor(data(3, 4)), path)
+    assert not path.exists()
+    proto, worst = check_fresh(lambda x: (x > 0).max(axis=1), data(3, 4), tmp_path, opset=20)
+    assert worst == 0
 
 
 def test_bool_and_integer_casts(tmp_path):

@@ -95,6 +95,7 @@ class Builder:
         self._input_ids: set[int] = set()
         self._count = itertools.count()
         self._keep: list[Tensor] = []  # tensors whose id() is a key here stay alive
+        self._constants: dict[tuple[str, str, tuple[int, ...]], list[tuple[str, np.ndarray]]] = {}
 
     # ----- names and values ---------------------------------------------------------
     def fresh(self, base: str) -> str:
@@ -139,25 +140,31 @@ class Builder:
         return self.param_names.get(id(t)) or t.name or "const"
 
     def input(self, t: Tensor, like: Tensor) -> str:
-        """`t` as an input of an op whose float result is `like`: converted to its dtype
-        (numpy promotes mixed types, a bool mask times a float included; ONNX ops want them equal)."""
-        if t.dtype == like.dtype or like.dtype.kind != "f":
-            return self.name(t)
+        """`t` as an input of an op whose result is `like`: converted to its dtype. numpy
+        promotes mixed types (a bool mask times a float, int32 plus int64, the int64 sum of
+        bools); ONNX ops want their inputs in the result's type."""
         return self.as_dtype(t, like.dtype)
 
     def as_dtype(self, t: Tensor, dtype: Any) -> str:
         """`t` converted to `dtype`: a converted initializer when constant, else a `Cast`."""
-        name = self.name(t)
         if t.dtype == dtype:
-            return name
-        if self.is_const(t):
-            return self.constant(t.data.astype(dtype), f"{name}_{np.dtype(dtype)}")
-        return self.node("Cast", [name], to=self.dtype(dtype))
+            return self.name(t)
+        if self.is_const(t):  # only the converted copy ships
+            return self.constant(t.data.astype(dtype), f"{self.label(t)}_{np.dtype(dtype)}")
+        return self.node("Cast", [self.name(t)], to=self.dtype(dtype))
 
     def constant(self, array: Any, base: str = "const") -> str:
-        name = self.fresh(base)
+        """An initializer holding `array`; the same values under the same base name ship once
+        (a shared layer's bias, a weight converted for two ops)."""
         # np.array, not np.ascontiguousarray: that one turns a 0-d array into shape (1,)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.array(array, order="C"), name))
+        array = np.array(array, order="C")
+        same = self._constants.setdefault((base, array.dtype.str, array.shape), [])
+        for name, seen in same:
+            if seen.tobytes() == array.tobytes():  # bytes, not ==: 0.0 and -0.0 differ, NaN is itself
+                return name
+        name = self.fresh(base)
+        same.append((name, array))
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
         return name
 
     def ints(self, values: Sequence[int], base: str = "shape") -> str:
@@ -270,13 +277,16 @@ class Builder:
         """An op that cannot hold for every batch size (it picks, pads or joins along the batch axis)."""
         raise ValueError(f"onnx.export: {what} along the batch axis cannot be exported with dynamic_batch=True")
 
+    def refuse_two_batch_axes(self, what: str, out: Tensor) -> None:
+        """An op whose result has the batch axis twice (x @ x.T): one free dimension cannot describe it."""
+        raise ValueError(f"onnx.export: {what} gives {out.shape} with the batch axis twice, "
+                         "which cannot be exported with dynamic_batch=True")
+
     def default_batch_axis(self, fn: Function, out: Tensor) -> int | None:
-        """Elementwise, matmul, conv, pooling: an input's batch axis, aligned from the right
-        as broadcasting aligns shapes."""
-        for p in fn.parents:
-            axis = self.batch.get(id(p))
-            if axis is not None:
-                moved = axis + out.ndim - p.ndim
-                if 0 <= moved < out.ndim:
-                    return moved
-        return None
+        """Elementwise, conv, pooling: the inputs' batch axis, aligned from the right as
+        broadcasting aligns shapes; inputs that bring it to two places are refused."""
+        axes = {axis + out.ndim - p.ndim for p in fn.parents if (axis := self.batch.get(id(p))) is not None}
+        axes = {a for a in axes if 0 <= a < out.ndim}
+        if len(axes) > 1:
+            self.refuse_two_batch_axes(f"{fn.name} of shapes {', '.join(str(p.shape) for p in fn.parents)}", out)
+        return axes.pop() if axes else None

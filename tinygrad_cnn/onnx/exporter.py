@@ -86,26 +86,26 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
             marked.append(out)
 
     def where(cond: Any, a: Tensor, b: Tensor, out: Tensor) -> Tensor | None:
-        c = cond._data if isinstance(cond, Tensor) else None
-        if out._ctx is not None or c is None or id(c) not in record:
+        # A bool Tensor requires grad only by the trace's mark: it was computed from traced
+        # values (a comparison, maybe transposed, reshaped or sliced since). The library's op
+        # holds a constant copy of it; record the op again on the condition itself.
+        if not isinstance(cond, Tensor) or not cond.requires_grad:
             return None
-        # a traced condition choosing between constants: record the op the library left out
-        # (the same forward: the branches as constants of the result's dtype)
-        c_tensor = Tensor._make(c)
-        c_tensor._requires_grad = True
-        marked.append(c_tensor)
-        out = E.Where.apply(c_tensor, a, b)
+        out = E.Where.apply(cond, a, b)
         marked.append(out)
         return out
 
     def refuse_computed_index(x: Tensor, idx: Any) -> None:
+        # an index Tensor that requires grad carries the trace's mark (see `where`)
         for item in idx if isinstance(idx, tuple) else (idx,):
-            if isinstance(item, Tensor) and id(item._data) in record:
-                kind = "boolean mask" if item.dtype == np.bool_ else "index array"
+            if isinstance(item, Tensor) and item.requires_grad and item.dtype.kind in "biu":
+                if item.dtype == np.bool_:
+                    kind, why = "a boolean mask", "the result's shape would depend on the values; use tc.where(mask, x, 0)"
+                else:
+                    kind, why = "an index array", "the file would hold the example's indices; index with a constant"
                 raise ValueError(
-                    f"onnx.export: indexing a tensor of shape {x.shape} with a {kind} computed from the input "
-                    "(the result's shape would depend on the values) has no ONNX form here; "
-                    "use tc.where(mask, x, 0) instead"
+                    f"onnx.export: indexing a tensor of shape {x.shape} with {kind} computed from the input "
+                    f"(or the parameters) has no ONNX form here ({why} instead)"
                 )
 
     def hook(kind: str, parents: list[Any], out: Any, **options: Any) -> Tensor | None:
@@ -133,9 +133,9 @@ def trace(
     """One forward pass that records every op downstream of the inputs.
 
     Returns the traced inputs (fresh Tensors sharing the examples' data) and the outputs.
-    A Module runs in eval mode (Dropout off, BatchNorm on its running statistics) and is
-    put back in the mode it was in. Values made outside the graph (comparisons, integer
-    casts, argmax) are noted in `derived` when it is given.
+    A Module runs in eval mode (Dropout off, BatchNorm on its running statistics); it and
+    each sub-module are put back in the mode each was in. Values made outside the graph
+    (comparisons, integer casts, argmax) are noted in `derived` when it is given.
     """
     from ..grad_mode import grad_mode
 
@@ -144,16 +144,28 @@ def trace(
         t = Tensor._make(x.data, requires_grad=True)
         t.name = x.name
         traced.append(t)
-    training = getattr(model_or_fn, "training", None)
+    modes = _modes(model_or_fn)
     if callable(getattr(model_or_fn, "eval", None)):
         model_or_fn.eval()  # type: ignore[attr-defined]
     try:
         with grad_mode(True), _recording_derived(derived if derived is not None else {}):
             outputs = _as_outputs(model_or_fn(*traced))
     finally:
-        if isinstance(training, bool) and callable(getattr(model_or_fn, "train", None)):
-            model_or_fn.train(training)  # type: ignore[attr-defined]
+        if modes and callable(getattr(model_or_fn, "train", None)):
+            model_or_fn.train(modes[0][1])  # type: ignore[attr-defined]
+        for module, training in modes[1:]:  # a sub-module may have had a mode of its own
+            object.__setattr__(module, "training", training)
     return traced, outputs
+
+
+def _modes(model_or_fn: Any) -> list[tuple[Any, bool]]:
+    """(module, its `training` flag) for the model, then each sub-module below it."""
+    if not isinstance(getattr(model_or_fn, "training", None), bool):
+        return []
+    modules = model_or_fn.modules() if callable(getattr(model_or_fn, "modules", None)) else [model_or_fn]
+    return [(model_or_fn, model_or_fn.training)] + [
+        (m, m.training) for m in modules if m is not model_or_fn and isinstance(getattr(m, "training", None), bool)
+    ]
 
 
 def export(
@@ -179,20 +191,26 @@ def export(
         opset: the ONNX opset (default `DEFAULT_OPSET`, at least `MIN_OPSET`).
         dynamic_batch: mark axis 0 of every input as a free dimension `batch`, so the
             model runs on any batch size. Reshapes keep the batch axis (written as 0,
-            "copy this dimension"); an op that mixes the batch axis with another
-            (a reshape that merges it, a reduction over it into a fixed size) cannot be
-            exported this way and raises `ValueError`.
+            "copy this dimension"), and a var or std over it counts it at run time; an
+            op that cannot hold for every batch size (a reshape that merges the batch axis
+            with another, an index along it other than `:`, a result with two batch
+            axes) cannot be exported this way and raises `ValueError`.
 
     Returns:
-        The `onnx.ModelProto` written (already checked by `onnx.checker`).
+        The `onnx.ModelProto` written (already checked by `onnx.checker`, types and shapes too).
 
     Raises:
         ValueError: an op with no ONNX form (naming the op and where it was created),
-            an output that does not depend on any input, bad names or opset.
+            a graph the full check of `onnx.checker` refuses (naming the node), an output
+            that does not depend on any input, bad names or opset.
         ImportError: the `onnx` package is missing (`pip install tinygrad_cnn[onnx]`).
     """
     onnx = _require_onnx()
-    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if opset is None:
+        opset = DEFAULT_OPSET
+    elif isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
+        raise ValueError(f"onnx.export: opset must be an integer, got {opset!r}")
+    opset = int(opset)
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(f"onnx.export: opset {opset} is not supported; use {MIN_OPSET} to {newest}")
@@ -201,6 +219,9 @@ def export(
     derived: dict[int, Derived] = {}
     traced, outputs = trace(model_or_fn, inputs, derived)
     out_names = _names(output_names, len(outputs), "output", "output_names")
+    if set(in_names) & set(out_names):
+        raise ValueError(f"onnx.export: {sorted(set(in_names) & set(out_names))} name both an input and an output "
+                         "(every ONNX value has one name)")
     params = model_or_fn.named_parameters() if callable(getattr(model_or_fn, "named_parameters", None)) else []
     builder = Builder(onnx, opset, dynamic_batch, {id(p): name for name, p in params}, derived)
     graph = builder.build(traced, in_names, outputs, out_names, graph_name(model_or_fn))
@@ -208,6 +229,9 @@ def export(
     model = onnx.helper.make_model(
         graph, opset_imports=[onnx.helper.make_opsetid("", opset)], ir_version=ir, producer_name="tinygrad_cnn"
     )
-    onnx.checker.check_model(model)
+    try:  # full_check: the types and shapes too, so a model that a runtime would refuse is never written
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ValueError(f"onnx.export: the graph has no valid ONNX form at opset {opset}: {e}") from None
     onnx.save(model, os.fspath(path))
     return model

@@ -39,10 +39,15 @@ def _unary(op_type: str) -> Mapper:
     return write
 
 
+# numpy's +, *, maximum and minimum of bools are or, and, or, and; ONNX's arithmetic has no bool form
+_LOGICAL = {"Add": "Or", "Mul": "And", "Max": "Or", "Min": "And"}
+
+
 def _binary(op_type: str) -> Mapper:
     def write(b: Builder, fn: Function, out: Tensor) -> str:
         x, y = fn.parents
-        return b.node(op_type, [b.input(x, out), b.input(y, out)])
+        kind = _LOGICAL.get(op_type, op_type) if out.dtype == np.bool_ else op_type
+        return b.node(kind, [b.input(x, out), b.input(y, out)])
 
     return write
 
@@ -169,14 +174,20 @@ def _reduce_node(b: Builder, op_type: str, name: str, axes: tuple[int, ...], kee
 
 
 def _var(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
-    """Σ (X − mean X)² / (n − c): ReduceMean, Sub, Mul, ReduceSum, Div (ONNX has no variance)."""
+    """Σ (X − mean X)² / max(n − c, 0): ReduceMean, Sub, Mul, ReduceSum, Div (ONNX has no
+    variance); n read from the input's shape at run time when it counts the batch axis."""
     (x,) = fn.parents
     axes = tuple(fn.axes)
     name = b.input(x, out)
     centred = b.node("Sub", [name, _reduce_node(b, "ReduceMean", name, axes, True)])
     total = _reduce_node(b, "ReduceSum", b.node("Mul", [centred, centred]), axes, fn.keepdims)
-    n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    dof = _scalar(b, max(n - fn.correction, 0.0), out, "dof")
+    if b.batch_axis(x) in axes:
+        sizes = b.node("Gather", [b.node("Shape", [name]), b.ints(axes, "axes")])
+        n = b.node("Cast", [b.node("ReduceProd", [sizes], keepdims=0)], to=b.dtype(out.dtype))
+        dof = b.node("Relu", [b.node("Sub", [n, _scalar(b, fn.correction, out, "correction")])])
+    else:
+        n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+        dof = _scalar(b, max(n - fn.correction, 0.0), out, "dof")
     return b.node("Div", [total, dof]), _reduced_batch_axis(b, x, axes, fn.keepdims)
 
 
@@ -211,9 +222,9 @@ def _fuse_mean(b: Builder, t: Tensor) -> Mapper | None:
     if type(sfn) is not R.Sum or not _single_use(b, s) or not b.is_const(count) or count.size != 1:
         return None
     x = sfn.parents[0]
-    if float(count.data.reshape(())) != float(np.prod([x.shape[a] for a in sfn.axes])) or t.dtype != s.dtype:
+    if float(count.data.reshape(())) != float(np.prod([x.shape[a] for a in sfn.axes])):
         return None
-    b.skip.add(id(s))
+    b.skip.add(id(s))  # an integer or bool x is averaged in the result's float dtype, as numpy does
     return lambda b, fn, out: _reduce(b, "ReduceMean", x, tuple(sfn.axes), sfn.keepdims, out)
 
 
@@ -357,7 +368,7 @@ def _getitem(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
             pos += 1
             continue
         n = x.shape[axis]
-        if isinstance(item, slice) and item.indices(n) == (0, n, 1):  # the whole axis: nothing to do
+        if _whole(item, n, axis == batch):  # nothing to do
             if axis == batch:
                 new_batch = pos
             pos += 1
@@ -393,6 +404,16 @@ def _getitem(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
     if name == b.names.get(id(x)) or not (axes or squeeze or gather is not None or unsqueeze):
         name = b.node("Identity", [name])
     return name, new_batch
+
+
+def _whole(item: Any, n: int, batch: bool) -> bool:
+    """Whether an index item takes a whole axis of size n: on the batch axis only `:` (or `0:`)
+    does, whatever the size (`x[:3]` traced with a batch of 3 is not the whole of a batch of 5)."""
+    if not isinstance(item, slice):
+        return False
+    if batch:
+        return item.start in (None, 0) and item.stop is None and item.step in (None, 1)
+    return item.indices(n) == (0, n, 1)
 
 
 def _flat_gather(b: Builder, x: Tensor, index: tuple[Any, ...], out: Tensor) -> tuple[str, None]:
@@ -466,11 +487,32 @@ def _gemm(b: Builder, x: Tensor, w: Tensor, bias: Tensor | None, out: Tensor) ->
     return b.node("Gemm", inputs, transB=int(src is not None))
 
 
-def _matmul(b: Builder, fn: Function, out: Tensor) -> str:
+def _matmul_batch_axis(b: Builder, x: Tensor, w: Tensor, out: Tensor) -> int | None:
+    """Where x @ w puts an operand's batch axis, by numpy's rules: the result is the stacked
+    axes (broadcast from the right), then x's rows, then w's columns (a vector operand has
+    neither); a batch axis that is summed over leaves none."""
+    stacked = out.ndim - (x.ndim > 1) - (w.ndim > 1)
+    axes = set()
+    for p, kept, at in ((x, -2, stacked), (w, -1, out.ndim - 1)):  # the matrix axis the result keeps
+        k = b.batch_axis(p)
+        if k is None:
+            continue
+        if k < p.ndim - 2:
+            axes.add(k + stacked - (p.ndim - 2))
+        elif p.ndim > 1 and k == p.ndim + kept:
+            axes.add(at)
+    if len(axes) > 1:
+        b.refuse_two_batch_axes(f"matmul of shapes {x.shape} and {w.shape}", out)
+    return axes.pop() if axes else None
+
+
+def _matmul(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
     x, w = fn.parents
     if x.ndim == 2 and _transposed_constant(b, w) is not None:
-        return _gemm(b, x, w, None, out)
-    return b.node("MatMul", [b.input(x, out), b.input(w, out)])
+        name = _gemm(b, x, w, None, out)
+    else:
+        name = b.node("MatMul", [b.input(x, out), b.input(w, out)])
+    return name, _matmul_batch_axis(b, x, w, out)
 
 
 def _fuse_gemm(b: Builder, t: Tensor) -> Mapper | None:
@@ -486,7 +528,7 @@ def _fuse_gemm(b: Builder, t: Tensor) -> Mapper | None:
         if x.ndim == 2 and w.ndim == 2 and b.is_const(w) and bias.shape in ((m.shape[1],), (1, m.shape[1])) \
                 and t.shape == m.shape:
             b.skip.add(id(m))
-            return lambda b, fn, out: (_gemm(b, x, w, bias, out), b.default_batch_axis(mfn, m))
+            return lambda b, fn, out: (_gemm(b, x, w, bias, out), _matmul_batch_axis(b, x, w, m))
     return None
 
 
