@@ -205,7 +205,7 @@ def test_lenet5_with_tc_nn_trains_and_matches_the_functional_form():
         p.data[...] = arrays[name]
     x = rng.standard_normal((4, 1, 28, 28))
     np.testing.assert_allclose(model(x).data, lenet(Tensor(x), arrays).data, atol=1e-12)
-    assert "Conv2d(1, 6, kernel_size=(5, 5), padding=(2, 2), bias=True)" in repr(model)
+    assert "Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))" in repr(model)
     labels = np.array([0, 1, 2, 3])
     opt = tc.optim.SGD(model.parameters(), lr=0.05)
     losses = []

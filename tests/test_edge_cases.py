@@ -294,3 +294,23 @@ def test_log_at_zero_is_silent_in_forward_and_backward():
         y = x.log()
         y.backward(np.array([1.0, 1.0]))
     assert y.data[0] == -np.inf and x.grad[0] == np.inf and x.grad[1] == 1.0
+
+
+def test_clip_bounds_broadcast_to_the_input_or_are_refused():
+    """Per-element bounds (arrays, constant Tensors) as torch.clamp's; a bound that would
+    widen the result, requires grad, or is not numeric is refused, naming clip."""
+    x = Tensor(np.linspace(-2.0, 2.0, 4), requires_grad=True)
+    lo, hi = np.array([-1.0, 0.0, 0.5, 3.0]), np.array([[0.0], [1.0]])
+    y = tc.clip(x.reshape(1, 4) + tc.zeros(2, 4), lo, hi)
+    np.testing.assert_allclose(y.data, np.minimum(np.maximum(np.tile(x.data, (2, 1)), lo), hi))
+    y.backward(np.arange(1.0, 9.0).reshape(2, 4))
+    inside = (np.tile(x.data, (2, 1)) >= lo) & (np.tile(x.data, (2, 1)) <= hi)
+    np.testing.assert_allclose(x.grad, (np.arange(1.0, 9.0).reshape(2, 4) * inside).sum(0))
+    assert tc.clip(Tensor(np.ones(3, np.float32)), np.zeros(3), 0.5).dtype == np.float32
+    np.testing.assert_array_equal(x.clip(Tensor(np.zeros(4))).data, np.maximum(x.data, 0.0))
+    with pytest.raises(ValueError, match=r"clip: min of shape \(3, 4\) does not broadcast to the input's shape \(4,\)"):
+        x.clip(np.zeros((3, 4)), 1.0)
+    with pytest.raises(TypeError, match="clip: the max bound requires grad"):
+        x.clip(None, Tensor(np.ones(4), requires_grad=True))
+    with pytest.raises(TypeError, match="clip: min must be a number"):
+        x.clip("0")

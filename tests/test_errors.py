@@ -91,3 +91,25 @@ def test_drawing_shows_options_not_internals():
     source = tc.draw_graph(y).source
     assert "mode=&#x27;valid&#x27;" in source or "mode='valid'" in source
     assert "layout" not in source
+
+
+@pytest.mark.parametrize("op, call", [
+    ("sum", lambda t: t.sum(3)), ("max", lambda t: t.max(-4)), ("var", lambda t: t.var(5)),
+    ("std", lambda t: t.std((0, 3))), ("logsumexp", lambda t: t.logsumexp(3)), ("squeeze", lambda t: t.squeeze(3)),
+    ("flip", lambda t: t.flip(3)), ("cat", lambda t: tc.cat([t, t], axis=3)), ("split", lambda t: t.split(1, axis=3)),
+])
+def test_an_axis_out_of_range_names_the_op_and_the_shape(op, call):
+    with pytest.raises(ValueError, match=rf"^{op}: axis -?\d is out of range for a tensor of shape \(2, 3, 1\)$"):
+        call(Tensor(np.ones((2, 3, 1))))
+
+
+def test_class_labels_are_integers_or_whole_floats_never_bools():
+    """Python numbers in a Tensor are float64, so whole-number floats are labels; bools
+    and fractions are refused, as PyTorch refuses them."""
+    logits = Tensor(np.zeros((2, 3)), requires_grad=True)
+    assert tc.cross_entropy(logits, Tensor([0, 2])).item() == pytest.approx(np.log(3))
+    for op in (tc.cross_entropy, tc.nll_loss):
+        with pytest.raises(TypeError, match=rf"{op.__name__}: labels must be class indices \(integers\), got dtype bool"):
+            op(logits, np.array([True, False]))
+        with pytest.raises(TypeError, match=rf"{op.__name__}: labels must be class indices"):
+            op(logits, np.array([0.5, 1.0]))

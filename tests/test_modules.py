@@ -410,3 +410,26 @@ def test_module_calls_open_named_scopes():
             stray(np.ones(2))  # not a child of outer: named by its class
     assert seen[id(stray)][:2] == ("Probe", "block.Probe")
     assert current_scope() is None
+
+
+def test_sequential_from_a_dict_set_and_delete_as_pytorch():
+    from collections import OrderedDict
+
+    seq = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 3)), ("act", nn.ReLU()), ("flat", nn.Flatten())]))
+    assert [n for n, _ in seq.named_children()] == ["conv", "act", "flat"] and seq.conv is seq[0]
+    assert list(seq.state_dict()) == ["conv.weight", "conv.bias"]
+    seq[1] = nn.Tanh()  # keeps the name "act"
+    assert isinstance(seq.act, nn.Tanh) and seq[1] is seq.act
+    x = np.ones((1, 1, 5, 5), np.float32)
+    np.testing.assert_allclose(seq(x).data, seq.conv(x).tanh().reshape(1, -1).data)
+    del seq[0]  # the rest are numbered again, as PyTorch does
+    assert [n for n, _ in seq.named_children()] == ["0", "1"] and not hasattr(seq, "conv") and seq.state_dict() == {}
+    numbered = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
+    del numbered[:2]
+    assert [type(m).__name__ for m in numbered] == ["Sigmoid"] and list(numbered._modules) == ["0"]
+    with pytest.raises(IndexError, match="index 5 is out of range for 1 layers"):
+        numbered[5] = nn.ReLU()
+    with pytest.raises(TypeError, match="not a Module"):
+        numbered[0] = 3
+    with pytest.raises(TypeError, match="Sequential: layer b is a int"):
+        nn.Sequential({"a": nn.ReLU(), "b": 1})

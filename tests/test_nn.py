@@ -182,7 +182,7 @@ def test_sequential_rejects_non_modules_and_repr():
     with pytest.raises(TypeError, match="layer 1"):
         nn.Sequential(nn.ReLU(), lambda x: x)
     text = repr(seed_network())
-    assert "(0): Conv2d(1, 5, kernel_size=(3, 3), bias=True)" in text and "(3): Linear(in_features=180" in text
+    assert "(0): Conv2d(1, 5, kernel_size=(3, 3), stride=(1, 1))" in text and "(3): Linear(in_features=180" in text
 
 
 def test_whole_seed_network_gradcheck_float64():

@@ -274,6 +274,17 @@ def test_elementwise_math(tmp_path):
     assert {"Abs", "Sqrt", "Sin", "Cos", "Log", "Max", "Min"} <= set(op_types(proto)) and worst < ATOL
 
 
+def test_clip_with_number_and_per_element_bounds(tmp_path):
+    """Clip takes one number per bound; bounds that vary per element become Max and Min."""
+    lo, hi = np.linspace(-1, 0, 5).astype(np.float32), np.array([[0.5], [1.0], [0.2], [2.0]], np.float32)
+
+    def fn(x):
+        return x.clip(-0.5, 0.5), x.clip(lo, hi), x.clip(None, hi), x.clip(Tensor(lo))
+
+    proto, worst = check_fresh(fn, data(4, 5), tmp_path)
+    assert {"Clip", "Max", "Min"} <= set(op_types(proto)) and worst < ATOL
+
+
 # ----- activations (ops/activation.py) ---------------------------------------------------------
 @needs_activations
 @pytest.mark.parametrize("opset", [13, 18, 20])

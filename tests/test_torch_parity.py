@@ -145,6 +145,26 @@ def test_loss_modules_match_torchs(reduction):
         nn.MSELoss(reduction="avg")
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_losses_of_an_empty_batch_match_torch(reduction):
+    """A mean over no samples is NaN, as PyTorch's (and no numpy warning); a sum is 0."""
+    z, labels, target = np.zeros((0, 3)), np.zeros(0, np.int64), np.zeros((0, 3))
+    cases = [(tc.cross_entropy, F.cross_entropy, labels), (tc.nll_loss, F.nll_loss, labels),
+             (tc.mse_loss, F.mse_loss, target), (tc.bce, F.binary_cross_entropy, target),
+             (tc.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, target)]
+    import warnings
+
+    for ours, theirs, t in cases:
+        x = Tensor(z, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = ours(x, t, reduction=reduction)
+            y.sum().backward()
+        expected = theirs(torch.tensor(z), torch.tensor(t), reduction=reduction).numpy()
+        assert y.shape == expected.shape and x.grad.shape == z.shape
+        np.testing.assert_array_equal(y.data, expected)  # NaN where torch has NaN
+
+
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_log_softmax_layer_matches_torch(axis):
     first_and_second_derivatives(nn.LogSoftmax(dim=axis), torch.nn.LogSoftmax(dim=axis), LOGITS)

@@ -88,20 +88,28 @@ class Conv2d(Module):
             return y
         return self.bias.reshape(self.out_channels, 1, 1) + y
 
-    def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        if self.stride != (1, 1):
-            s += f", stride={self.stride}"
+    def extra_repr(self) -> str:  # as PyTorch's: the stride always, the bias only when there is none
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0, 0):
             s += f", padding={self.padding!r}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
             s += f", groups={self.groups}"
-        return s + f", bias={self.bias is not None}"
+        return s if self.bias is not None else s + ", bias=False"
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
+                 padding: int | tuple[int, int] = 0) -> None:
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride  # what None means, as PyTorch prints it
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
     """Maximum over kernel_size windows every `stride` (default: kernel_size) positions,
     padding with −inf: `tc.max_pool2d`.
 
@@ -114,18 +122,11 @@ class MaxPool2d(Module):
         (N, C, H, W) -> (N, C, H_out, W_out), H_out = floor((H + 2·ph − kh) / stride) + 1.
     """
 
-    def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
-                 padding: int | tuple[int, int] = 0) -> None:
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-
     def forward(self, x: Any) -> Tensor:
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class AvgPool2d(MaxPool2d):
+class AvgPool2d(_Pool2d):
     """Average over kernel_size windows every `stride` (default: kernel_size) positions,
     padding with zeros that count in the average: `tc.avg_pool2d`.
 

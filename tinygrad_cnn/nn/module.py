@@ -446,7 +446,8 @@ def _as_buffer(owner: str, name: str, value: Any) -> Tensor | None:
 
 
 class Sequential(Module):
-    """Layers applied one after the other; the i-th is named `str(i)`.
+    """Layers applied one after the other; the i-th is named `str(i)`, or by its key when
+    they come as one dict (`Sequential(OrderedDict(conv=..., act=...))`), as PyTorch's.
 
     Example:
         ```python
@@ -455,12 +456,14 @@ class Sequential(Module):
         ```
     """
 
-    def __init__(self, *layers: Module) -> None:
+    def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
         super().__init__()
-        for i, layer in enumerate(layers):
+        named = layers[0].items() if len(layers) == 1 and isinstance(layers[0], Mapping) else (
+            (str(i), layer) for i, layer in enumerate(layers))
+        for name, layer in named:
             if not isinstance(layer, Module):
-                raise TypeError(f"Sequential: layer {i} is a {type(layer).__name__}, not a Module")
-            self.add_module(str(i), layer)
+                raise TypeError(f"Sequential: layer {name} is a {type(layer).__name__}, not a Module")
+            self.add_module(name, layer)
 
     def forward(self, x: Any) -> Any:
         for layer in self._modules.values():
@@ -474,6 +477,26 @@ class Sequential(Module):
                 part.add_module(name, layer)
             return part
         return list(self._modules.values())[i]
+
+    def __setitem__(self, i: int, layer: Module) -> None:
+        """Replace the i-th layer; it keeps the name of the one it replaces."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential: cannot set layer {i} to a {type(layer).__name__}, not a Module")
+        names = list(self._modules)
+        if not -len(names) <= i < len(names):
+            raise IndexError(f"Sequential: index {i} is out of range for {len(names)} layers")
+        self.add_module(names[i], layer)
+
+    def __delitem__(self, i: int | slice) -> None:
+        """Remove a layer (or a slice of them); the rest are numbered 0, 1, … again, as PyTorch does."""
+        names = list(self._modules)
+        for name in names[i] if isinstance(i, slice) else [names[i]]:
+            delattr(self, name)
+        rest = list(self._modules.items())
+        for name, _ in rest:
+            delattr(self, name)
+        for k, (_, layer) in enumerate(rest):
+            self.add_module(str(k), layer)
 
     def __len__(self) -> int:
         return len(self._modules)

@@ -67,11 +67,17 @@ def _pow(b: Builder, fn: Function, out: Tensor) -> str:
 
 
 def _clip(b: Builder, fn: Function, out: Tensor) -> str:
+    x = b.input(fn.parents[0], out)
+    if np.ndim(fn.lo) or np.ndim(fn.hi):  # Clip takes one number per bound: Max, then Min
+        for v, op_type, n in ((fn.lo, "Max", "min"), (fn.hi, "Min", "max")):
+            if v is not None:
+                x = b.node(op_type, [x, b.constant(np.asarray(v, dtype=out.dtype), n)])
+        return x
     bounds = [b.constant(np.asarray(v, dtype=out.dtype), n) if v is not None else "" for v, n in
               ((fn.lo, "min"), (fn.hi, "max"))]
     while bounds and bounds[-1] == "":  # an absent optional input at the end is left out
         bounds.pop()
-    return b.node("Clip", [b.input(fn.parents[0], out), *bounds])
+    return b.node("Clip", [x, *bounds])
 
 
 def _softmax(op_type: str) -> Mapper:

@@ -332,8 +332,8 @@ class Clip(Function):
 
     name = "clip"
     options = ("lo", "hi")
-    lo: float | None
-    hi: float | None
+    lo: float | np.ndarray | None  # a number, or constant values that broadcast to X's shape
+    hi: float | np.ndarray | None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.clip(x, self.lo, self.hi)
@@ -348,15 +348,36 @@ class Clip(Function):
         return (F.select(inside, g),)
 
 
-def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
-    """Values limited to [min, max]; either bound may be None (not both).
+def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    """Values limited to [min, max]; either bound may be None (not both). A bound is a
+    number, or constant values (an array, or a Tensor that does not require grad) whose
+    shape broadcasts to x's.
 
     Example:
         `tc.clip(x, 0, 6)` is ReLU6. The gradient passes where min ≤ x ≤ max, else 0.
     """
+    x = tensor(x)
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
-    return Clip.apply(x, lo=min, hi=max)
+    return Clip.apply(x, lo=_bound("min", min, x), hi=_bound("max", max, x))
+
+
+def _bound(which: str, bound: Any, x: Tensor) -> Any:
+    """A clip bound as a number or an array of x's dtype and a shape that broadcasts to x's."""
+    if bound is None or isinstance(bound, (int, float, np.integer, np.floating)) and not isinstance(bound, bool):
+        return bound
+    if isinstance(bound, Tensor):
+        if bound.requires_grad:
+            raise TypeError(f"clip: the {which} bound requires grad; clip's bounds are constants "
+                            "(tc.maximum and tc.minimum differentiate with respect to both sides)")
+        bound = bound.data
+    values = np.asarray(bound)
+    if values.dtype.kind not in "fiu":
+        raise TypeError(f"clip: {which} must be a number or an array of numbers, got {type(bound).__name__} "
+                        f"of dtype {values.dtype}")
+    if len(values.shape) > x.ndim or any(b not in (1, n) for b, n in zip(values.shape[::-1], x.shape[::-1])):
+        raise ValueError(f"clip: {which} of shape {values.shape} does not broadcast to the input's shape {x.shape}")
+    return values.astype(x.dtype, copy=False) if x.dtype.kind == "f" else values
 
 
 # The module-level spellings of the ops (tc.add, tc.exp, ...).

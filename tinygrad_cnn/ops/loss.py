@@ -43,12 +43,11 @@ class BinaryCrossEntropy(Function):
         losses = -(t * log_p + (1 - t) * log_q)
         if self.reduction == "none":
             return losses
-        total = losses.sum()
-        return np.asarray(total / losses.size if self.reduction == "mean" else total, dtype=losses.dtype)
+        return _reduce(losses, self.reduction)
 
     def backward(self, g: Grad) -> tuple[Grad, Grad | None]:
         p, t = self.inputs(g)
-        scale = g / p.size if self.reduction == "mean" else g
+        scale = g * _reduce_scale(self.reduction, p.size)
         # (P − T) / (P(1 − P)) equals the seed's form and stays finite at P = 0 or 1.
         dp = scale * (p - t) / (p * (1 - p)).clip(min=1e-12)
         dt = None
@@ -155,14 +154,18 @@ def softmax(x: ArrayLike, axis: int | None = None, *, dim: int | None = None) ->
 
 
 def _reduce_scale(reduction: str, n: int) -> float:
-    return 1 / max(n, 1) if reduction == "mean" else 1.0
+    return 1 / max(n, 1) if reduction == "mean" else 1.0  # (an empty batch has no gradient to scale)
 
 
 def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    """The losses, their sum, or their mean (NaN for an empty batch, as PyTorch's)."""
     if reduction == "none":
         return losses
     total = losses.sum()
-    return np.asarray(total / max(losses.size, 1) if reduction == "mean" else total, dtype=losses.dtype)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore"):
+            total = total / losses.dtype.type(losses.size)
+    return np.asarray(total, dtype=losses.dtype)
 
 
 def _check_reduction(op: str, reduction: str) -> None:
@@ -171,9 +174,10 @@ def _check_reduction(op: str, reduction: str) -> None:
 
 
 def _labels(op: str, labels: ArrayLike, x: Tensor) -> np.ndarray:
-    """Class indices as int64 (N,), checked against scores (N, C)."""
+    """Class indices as int64 (N,), checked against scores (N, C). Whole-number floats
+    count (a `Tensor([0, 2])` of Python numbers is float64); bools do not, as in PyTorch."""
     y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
-    if y.dtype.kind not in "biuf":
+    if y.dtype.kind not in "iuf":
         raise TypeError(f"{op}: labels must be class indices (integers), got dtype {y.dtype}")
     if x.ndim != 2 or y.shape != x.shape[:1]:
         raise ValueError(f"{op}: expected scores (N, C) and labels (N,), got {x.shape} and {y.shape}")

@@ -21,11 +21,12 @@ from .elementwise import Grad, tensor
 Axes = int | tuple[int, ...] | None
 
 
-def normalize_axes(op: str, axis: Axes, ndim: int) -> tuple[int, ...]:
+def normalize_axes(op: str, axis: Axes, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Axes as sorted non-negative ints; out-of-range, repeated or non-integer axes are errors.
 
     A 0-d tensor accepts axis 0 or −1 (and reduces over nothing), as numpy's scalars
     and PyTorch do."""
+    ndim = len(shape)
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
@@ -36,7 +37,7 @@ def normalize_axes(op: str, axis: Axes, ndim: int) -> tuple[int, ...]:
     span = builtins.max(ndim, 1)  # a 0-d tensor still has an axis 0 (= −1) to name
     for a in axes:
         if not -span <= a < span:
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor of shape {tuple(shape)}")
     normalized = [int(a) % span for a in axes]
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"{op}: axis {tuple(axes)} repeats an axis")
@@ -94,7 +95,7 @@ def sum(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes = Non
         keepdim: bool | None = None) -> Tensor:
     """Σ over `axis` (all axes when None)."""
     x = tensor(x)
-    axes = normalize_axes("sum", pick_axis("sum", axis, dim), x.ndim)
+    axes = normalize_axes("sum", pick_axis("sum", axis, dim), x.shape)
     return Sum.apply(x, axes=axes, keepdims=pick_keepdims("sum", keepdims, keepdim))
 
 
@@ -102,7 +103,7 @@ def mean(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes = No
          keepdim: bool | None = None) -> Tensor:
     """Mean over `axis`: a sum divided by the number of elements summed."""
     x = tensor(x)
-    axes = normalize_axes("mean", pick_axis("mean", axis, dim), x.ndim)
+    axes = normalize_axes("mean", pick_axis("mean", axis, dim), x.shape)
     keep = pick_keepdims("mean", keepdims, keepdim)
     return Sum.apply(x, axes=axes, keepdims=keep) / _count(x.shape, axes)
 
@@ -150,7 +151,7 @@ class Min(_Extremum, Function):
 
 def _extremum(cls: type[Max] | type[Min], x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None) -> Tensor:
     x = tensor(x)
-    axes = normalize_axes(cls.name, pick_axis(cls.name, axis, dim), x.ndim)
+    axes = normalize_axes(cls.name, pick_axis(cls.name, axis, dim), x.shape)
     empty = [a for a in axes if x.shape[a] == 0]
     if empty or (x.size == 0 and not axes and x.ndim):
         raise ValueError(f"{cls.name}: cannot reduce over the empty axis {empty[0] if empty else ()} "
@@ -183,7 +184,7 @@ def _arg(op: str, reduce: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keep
     else:
         if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
             raise TypeError(f"{op}: axis must be an int or None, got {axis!r}")
-        (a,) = normalize_axes(op, axis, x.ndim) or (None,)
+        (a,) = normalize_axes(op, axis, x.shape) or (None,)
         if a is None:  # a 0-d tensor: its only element
             return Tensor._make(np.zeros((), dtype=np.int64))
         if x.shape[a] == 0:
@@ -241,7 +242,7 @@ def var(x: Tensor, axis: Axes = None, keepdims: bool = False, correction: float 
     x = tensor(x)
     if isinstance(correction, bool) or not isinstance(correction, (int, float, np.integer, np.floating)):
         raise TypeError(f"var: correction must be a number, got {correction!r}")
-    axes = normalize_axes("var", pick_axis("var", axis, dim), x.ndim)
+    axes = normalize_axes("var", pick_axis("var", axis, dim), x.shape)
     return Var.apply(x, axes=axes, keepdims=pick_keepdims("var", keepdims, keepdim), correction=float(correction))
 
 
@@ -277,7 +278,7 @@ def std(x: Tensor, axis: Axes = None, keepdims: bool = False, correction: float 
     x = tensor(x)
     if isinstance(correction, bool) or not isinstance(correction, (int, float, np.integer, np.floating)):
         raise TypeError(f"std: correction must be a number, got {correction!r}")
-    axes = normalize_axes("std", pick_axis("std", axis, dim), x.ndim)
+    axes = normalize_axes("std", pick_axis("std", axis, dim), x.shape)
     return Std.apply(x, axes=axes, keepdims=pick_keepdims("std", keepdims, keepdim), correction=float(correction))
 
 
@@ -314,5 +315,5 @@ def logsumexp(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes
     """log Σ e^x over `axis`, stable for any finite input."""
     x = tensor(x)
     axis = pick_axis("logsumexp", axis, dim)
-    axes = normalize_axes("logsumexp", axis, x.ndim)
+    axes = normalize_axes("logsumexp", axis, x.shape)
     return LogSumExp.apply(x, axes=axes, keepdims=pick_keepdims("logsumexp", keepdims, keepdim))

@@ -133,7 +133,7 @@ def squeeze(x: Tensor, axis: Axes = None, *, dim: Axes = None) -> Tensor:
     """Drop axes of size 1: all of them (axis None), or those named; a named axis whose
     size is not 1 is kept, as in PyTorch."""
     axis = pick_axis("squeeze", axis, dim)
-    axes = normalize_axes("squeeze", axis, x.ndim)
+    axes = normalize_axes("squeeze", axis, x.shape)
     target = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
     return reshape(x, target)
 
@@ -172,7 +172,7 @@ def flip(x: Tensor, axes: Any = None, *, dim: Any = None, dims: Any = None) -> T
     if dims is not None:
         axes = pick_axis("flip", axes, dims)
     axes = pick_axis("flip", axes, dim)
-    return Flip.apply(x, axes=normalize_axes("flip", (-2, -1) if axes is None else axes, x.ndim))._view_of(x)
+    return Flip.apply(x, axes=normalize_axes("flip", (-2, -1) if axes is None else axes, x.shape))._view_of(x)
 
 
 def rot180(k: Tensor) -> Tensor:
@@ -282,7 +282,7 @@ def cat(tensors: Any, axis: int | None = None, *, dim: int | None = None) -> Ten
     ndim = ts[0].ndim
     if ndim == 0 or any(t.ndim != ndim for t in ts):
         raise ValueError(f"cat: tensors must have the same number of dimensions (at least 1), got shapes {shapes}")
-    (a,) = normalize_axes("cat", axis, ndim)
+    (a,) = normalize_axes("cat", axis, ts[0].shape)
     if any(s[:a] + s[a + 1:] != shapes[0][:a] + shapes[0][a + 1:] for s in shapes):
         raise ValueError(f"cat: shapes {shapes} differ outside axis {axis}")
     return Cat.apply(*ts, axis=a)
@@ -309,7 +309,7 @@ def split(x: Tensor, size_or_sizes: int | Any, axis: int | None = None, *, dim: 
     """Cut along `axis`: an int is a chunk size (the last chunk may be smaller), a list
     gives each piece's size (they must add up to the axis's size), as PyTorch."""
     axis = pick_axis("split", axis, dim)
-    (a,) = normalize_axes("split", 0 if axis is None else axis, x.ndim) or (None,)
+    (a,) = normalize_axes("split", 0 if axis is None else axis, x.shape) or (None,)
     if a is None:
         raise ValueError("split: a 0-d tensor has no axis to split")
     n = x.shape[a]
