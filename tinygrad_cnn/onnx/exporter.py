@@ -100,9 +100,11 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
         for item in idx if isinstance(idx, tuple) else (idx,):
             if isinstance(item, Tensor) and item.requires_grad and item.dtype.kind in "biu":
                 if item.dtype == np.bool_:
-                    kind, why = "a boolean mask", "the result's shape would depend on the values; use tc.where(mask, x, 0)"
+                    kind = "a boolean mask"
+                    why = "the result's shape would depend on the values; use tc.where(mask, x, 0)"
                 else:
-                    kind, why = "an index array", "the file would hold the example's indices; index with a constant"
+                    kind = "an index array"
+                    why = "the file would hold the example's indices; index with a constant"
                 raise ValueError(
                     f"onnx.export: indexing a tensor of shape {x.shape} with {kind} computed from the input "
                     f"(or the parameters) has no ONNX form here ({why} instead)"
