@@ -314,3 +314,12 @@ def test_clip_bounds_broadcast_to_the_input_or_are_refused():
         x.clip(None, Tensor(np.ones(4), requires_grad=True))
     with pytest.raises(TypeError, match="clip: min must be a number"):
         x.clip("0")
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int64, np.int32])
+def test_var_and_std_of_ints_and_bools_are_numpys(dtype):
+    """n − c is counted in float64 for a non-float input (a bool dtype would make it 1)."""
+    x = np.array([[1, 0, 2, 3], [0, 2, 3, 1]]).astype(dtype)
+    for correction in (0, 1):
+        np.testing.assert_allclose(Tensor(x).var(1, correction=correction).data, np.var(x, 1, ddof=correction))
+        np.testing.assert_allclose(Tensor(x).std(correction=correction).data, np.std(x, ddof=correction))

@@ -224,8 +224,10 @@ class Var(Function):
             return np.asarray((d * d).sum(axis=self.axes, keepdims=self.keepdims) / self._dof(x))
 
     def _dof(self, x: Any) -> Any:
-        """n − c in x's dtype (0 when c ≥ n: the result is then inf or nan, as PyTorch's)."""
-        return x.dtype.type(builtins.max(_count(x.shape, self.axes) - self.correction, 0.0))
+        """n − c in x's float dtype, float64 for ints and bools as numpy's (0 when c ≥ n: the
+        result is then inf or nan, as PyTorch's)."""
+        kind = x.dtype.type if x.dtype.kind == "f" else np.float64
+        return kind(builtins.max(_count(x.shape, self.axes) - self.correction, 0.0))
 
     def backward(self, g: Grad) -> tuple[Grad]:
         (x,) = self.inputs(g)
