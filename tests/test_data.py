@@ -146,8 +146,15 @@ def test_batches_cover_every_sample_once_and_repeat_with_a_seed():
 def test_batches_errors():
     with pytest.raises(ValueError, match="differ in length"):
         list(tc.data.batches(np.zeros((4, 2)), np.zeros(3), 2))
-    with pytest.raises(ValueError, match="batch_size"):
-        list(tc.data.batches(np.zeros((4, 2)), np.zeros(4), 0))
+    with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
+        tc.data.batches(np.zeros((4, 2)), np.zeros(4), 0)
+    for size in (2.0, None, True):
+        with pytest.raises(TypeError, match="batch_size must be an integer"):
+            tc.data.batches(np.zeros((4, 2)), np.zeros(4), size)
+    with pytest.raises(TypeError, match="seed must be an int"):  # at the call, not at the first batch
+        tc.data.batches(np.zeros((4, 2)), np.zeros(4), 2, seed="abc")
+    with pytest.raises(ValueError, match=r"samples along axis 0, got shapes \(\) and \(\)"):
+        tc.data.batches(np.float64(1.0), np.float64(1.0), 1)
 
 
 def test_train_test_split_is_a_seeded_partition():

@@ -103,3 +103,23 @@ def test_gradcheck_warns_on_float32_inputs():
     x = Tensor(np.array([0.5, 1.5], np.float32), requires_grad=True)
     with pytest.warns(UserWarning, match="float32.*float64"):
         tc.gradcheck(lambda a: a * 2, [x], eps=1e-2, atol=1e-3)
+
+
+def test_gradgradcheck_skips_integer_outputs_as_gradcheck_does():
+    x = Tensor(np.random.default_rng(5).standard_normal(4), requires_grad=True)
+    assert tc.gradcheck(lambda a: (a * a).sum() + 0 * a.argmax(), [x])
+    assert tc.gradgradcheck(lambda a: (a * a * a, a.argmax(), a > 0), [x])
+
+
+def test_a_float32_output_is_warned_about():
+    """float64 inputs, but a float32 output: the differences drown in rounding, so say so."""
+    x = Tensor(np.random.default_rng(6).standard_normal(3), requires_grad=True)
+    with pytest.warns(UserWarning, match="gradcheck: output 0 is float32"):
+        tc.gradcheck(lambda a: a.float().tanh(), [x], raise_exception=False)
+
+
+def test_numerical_grad_names_itself_on_bad_inputs():
+    with pytest.raises(TypeError, match="numerical_grad: inputs must be Tensors, input 0 is ndarray"):
+        tc.numerical_grad(lambda a: a.sum(), [np.ones(3)])
+    with pytest.raises(TypeError, match="numerical_grad: fn must return a Tensor"):
+        tc.numerical_grad(lambda a: 1.0, [Tensor(np.ones(3), requires_grad=True)])

@@ -266,3 +266,15 @@ def test_a_save_removes_temp_files_left_by_a_killed_save(tmp_path):
     mine.write_bytes(b"")
     tc.save({"w": np.ones(2)}, path)
     assert sorted(os.listdir(tmp_path)) == sorted(["ckpt.npz", other.name, mine.name])
+
+
+def test_a_target_name_near_the_length_limit_saves(tmp_path):
+    """The temp file beside the target takes at most 100 bytes of its name, so any name the
+    file system allows (255 bytes) can be saved to."""
+    path = tmp_path / ("w" * 240 + ".npz")
+    tc.save({"w": np.arange(3.0)}, path)
+    np.testing.assert_array_equal(tc.load(path)["w"], np.arange(3.0))
+    assert os.listdir(tmp_path) == [path.name]
+    accented = tmp_path / ("é" * 120 + ".npz")  # 244 bytes; the cut must not split a character
+    tc.save({"w": np.ones(1)}, accented)
+    assert tc.load(accented)["w"].tolist() == [1.0]

@@ -265,3 +265,16 @@ def test_op_nodes_show_the_formulas_their_options_select():
     assert "⋆full K_ij" in source and "*valid K_ij" in source  # full mode's formulas
     assert "*full K_ij" not in source  # not the valid-mode line
     assert "E = −Σ [T·log P" in source and "(1/n)" not in source  # reduction='sum'
+
+
+def test_scope_titles_and_names_with_markup_or_control_characters_render_as_written():
+    """A scope title is escaped like every other label (graphviz would read <b>...</b> as
+    HTML and \\l as a line break); control characters, which dot refuses, show as �."""
+    x = tc.Tensor(np.ones(3), requires_grad=True, name="\x01ctl<&>\\l")
+    with tc.scope("<b>bold</b> \\l"):
+        y = (x * 2).sum()
+    y.backward()
+    svg = tc.draw_graph(y).pipe(format="svg").decode()
+    texts = ["".join(t.itertext()) for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    assert "<b>bold</b> \\l" in texts
+    assert any(t.startswith("\ufffdctl<&>\\l") for t in texts)

@@ -6,6 +6,7 @@ named after the module's attribute in its parent.
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 from pathlib import Path
@@ -80,8 +81,8 @@ def cluster_of(src: str, nid: str) -> list[str]:
         s = line.strip()
         if s.startswith("subgraph cluster_"):
             stack.append("")
-        elif stack and stack[-1] == "" and (m := re.search(r'\blabel=(?:"([^"]*)"|(\S+))', s)):
-            stack[-1] = m.group(1) or m.group(2)
+        elif stack and stack[-1] == "" and (m := re.search(r'\blabel=(?:"([^"]*)"|<(.*)>|(\S+))', s)):
+            stack[-1] = html.unescape(m.group(1) or m.group(2) or m.group(3))
         elif s == "}" and stack:
             stack.pop()
         elif re.match(rf"^{nid} \[", s):

@@ -183,18 +183,23 @@ def batches(
     `np.random.Generator`), so a fixed seed repeats the same batches.
     """
     X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"batches: X and y must hold samples along axis 0, got shapes {X.shape} and {y.shape}")
     if len(X) != len(y):
         raise ValueError(f"batches: X of shape {np.shape(X)} and y of shape {np.shape(y)} differ in length")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batches: batch_size must be a positive integer, got {batch_size!r}")
-    return _batches(X, y, batch_size, shuffle, seed)
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool):
+        raise TypeError(f"batches: batch_size must be an integer, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
+    try:  # drawn now, so a bad seed is an error at the call, not at the first batch
+        order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"batches: seed must be an int, a np.random.Generator or None, got {seed!r} ({e})") from None
+    return _batches(X, y, batch_size, order)
 
 
-def _batches(
-    X: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool, seed: int | np.random.Generator | None
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _batches(X: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     n = len(X)
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
         yield X[idx], y[idx]

@@ -35,10 +35,10 @@ def _as_outputs(out: object, who: str) -> list[Tensor]:
     return outs  # type: ignore[return-value]
 
 
-def _evaluate(fn: Callable[..., Outputs], inputs: Sequence[Tensor]) -> np.ndarray:
+def _evaluate(fn: Callable[..., Outputs], inputs: Sequence[Tensor], who: str = "gradcheck") -> np.ndarray:
     """fn's outputs, flattened into one float64 vector."""
     with no_grad():
-        outs = _as_outputs(fn(*inputs), "gradcheck")
+        outs = _as_outputs(fn(*inputs), who)
     if len(outs) == 1:
         return np.array(outs[0].data, dtype=np.float64)
     return np.concatenate([np.asarray(o.data, np.float64).ravel() for o in outs])
@@ -66,8 +66,8 @@ def _numerical_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], i:
 
 def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6) -> list[np.ndarray]:
     """Central-difference gradient of the size-1 output of `fn(*inputs)` for each input."""
-    inputs = list(inputs)
-    size = _evaluate(fn, inputs).size
+    inputs = _check_inputs("numerical_grad", inputs)
+    size = _evaluate(fn, inputs, "numerical_grad").size
     if size != 1:
         raise ValueError(f"numerical_grad: fn must return a tensor of size 1, got size {size}")
     return [_numerical_jacobian(fn, inputs, i, eps).reshape(t.shape) for i, t in enumerate(inputs)]
@@ -119,6 +119,12 @@ def _compare(
                 "(in float32 rounding swamps the difference and the check is unreliable)",
                 stacklevel=3,
             )
+    with no_grad():
+        outs = _as_outputs(fn(*inputs), who)
+    for j, o in enumerate(outs):
+        if o.dtype.kind == "f" and o.dtype != np.float64:
+            warnings.warn(f"{who}: output {j} is {o.dtype}; finite differences need float64 all the way "
+                          "(the check is unreliable)", stacklevel=3)
     analytic = _analytic_jacobian(fn, inputs, checked)
     failures = []
     for a, i in zip(analytic, checked):
@@ -244,7 +250,9 @@ def _grad_outputs(outs: list[Tensor], given: object, seed: int) -> list[Tensor]:
     """One upstream gradient per output of fn: the given ones as Tensors, or N(0, 1) draws."""
     if given is None:
         rng = np.random.default_rng(seed)
-        return [Tensor(rng.standard_normal(o.shape).astype(o.dtype), requires_grad=True) for o in outs]
+        # an int or bool output (argmax, a comparison) has no derivative: a constant zero V
+        return [Tensor(rng.standard_normal(o.shape).astype(o.dtype), requires_grad=True) if o.dtype.kind == "f"
+                else Tensor(np.zeros(o.shape)) for o in outs]
     gs = list(given) if isinstance(given, (tuple, list)) else [given]
     if len(gs) != len(outs):
         raise ValueError(f"gradgradcheck: fn has {len(outs)} outputs but {len(gs)} grad_outputs were given")

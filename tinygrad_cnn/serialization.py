@@ -101,11 +101,17 @@ def save(obj: Any, path: PathLike) -> None:
     _fsync_directory(directory)
 
 
+def _stem(name: str) -> str:
+    """The target's name as temp files start with it: at most 100 bytes, so a target name
+    near the file system's 255-byte limit still leaves room for the temp file's suffix."""
+    return name.encode("utf-8", "surrogateescape")[:100].decode("utf-8", "ignore")
+
+
 def _create_temp(directory: str, name: str) -> tuple[int, str]:
-    """A new file beside the target, named `.<name>.<pid>-<random>.tmp`. Unlike mkstemp's
-    0600, it gets the mode any new file gets (0666 less the umask)."""
+    """A new file beside the target, named `.<name>.<pid>-<random>.tmp` (the name cut to
+    100 bytes). Unlike mkstemp's 0600, it gets the mode any new file gets (0666 less the umask)."""
     for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(directory, f".{_stem(name)}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
         except FileExistsError:
@@ -117,7 +123,7 @@ def _remove_stale_temps(directory: str, name: str) -> None:
     """Delete temp files of this target whose writer is gone: its process no longer exists
     (or, where that cannot be asked, the file has not changed for a minute). Temp files of
     a live process, e.g. another thread's save in progress, are left alone."""
-    prefix, suffix = f".{name}.", ".tmp"
+    prefix, suffix = f".{_stem(name)}.", ".tmp"
     try:
         entries = os.listdir(directory)
     except OSError:

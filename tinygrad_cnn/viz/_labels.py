@@ -28,15 +28,21 @@ TOOLTIP_MAX = 400  # tooltips list every value of tensors up to this size, else 
 FONT = "Helvetica"
 
 
+# Control characters (but newline and tab) are not allowed in Graphviz's XML-based labels.
+_CONTROL = {c: "\ufffd" for c in range(32) if chr(c) not in "\n\t"}
+
+
 def esc(s: object) -> str:
-    """Text for a graphviz HTML-like label: &, <, >, quotes escaped, newlines kept."""
-    text = str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    """Text for a graphviz HTML-like label: &, <, >, quotes escaped, newlines kept,
+    control characters shown as �."""
+    text = str(s).translate(_CONTROL)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     return text.replace("\n", "<BR/>")
 
 
 def tip(text: str) -> str:
     """Text for a Graphviz `tooltip` attribute: an escString, so newlines become `\\n`."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.translate(_CONTROL).replace("\\", "\\\\").replace("\n", "\\n")
 
 
 _ROLE = re.compile(r"^dE/d(\S+?)\s*=")

@@ -505,7 +505,7 @@ class _Drawing:
 
         def make(s: Any) -> graphviz.Digraph:
             sub = graphviz.Digraph(name=f"cluster_{getattr(s, 'call', id(s))}")
-            sub.attr(label=scope_title(s), style="rounded,dashed", color="#7b5aa6", fontcolor="#5b3a86",
+            sub.attr(label=f"<{L.esc(scope_title(s))}>", style="rounded,dashed", color="#7b5aa6", fontcolor="#5b3a86",
                      fontsize="11", labeljust="l")
             for nid, attrs in places.get(id(s), []):
                 sub.node(nid, **attrs)
