@@ -200,6 +200,44 @@ def test_dynamic_batch_mean_over_the_batch(tmp_path):
         np.testing.assert_allclose(got, want.data, rtol=0, atol=ATOL)
 
 
+def test_dynamic_batch_sum_divided_by_a_number_is_that_division(tmp_path):
+    """Only `mean` counts the batch when the model runs: a sum over the batch divided by a
+    number the user wrote (equal to the traced batch here) divides by that number."""
+    def fn(x):
+        return (x.sum(axis=0) / 3, x.sum(axis=(0, 1)) / 3.0, (x * 4).astype(np.int32).sum(axis=0) / 3,
+                (x > 0).sum(axis=0) / 3, x.mean(axis=0), x.sum(axis=1) / 4)
+
+    path = tmp_path / "m.onnx"
+    proto = tc.onnx.export(fn, Tensor(np.ones((3, 4), np.float32)), path, dynamic_batch=True)
+    assert op_types(proto).count("ReduceMean") == 1  # x.mean only
+    for n in (5, 1):
+        x = np.random.default_rng(n).normal(size=(n, 4)).astype(np.float32)
+        for got, want in zip(run_onnx(path, {"input": x}), fn(Tensor(x))):
+            assert got.dtype == want.dtype
+            np.testing.assert_allclose(got, want.data, rtol=0, atol=ATOL)
+
+
+def test_dynamic_batch_refuses_a_traced_batch_of_one_stretched(tmp_path):
+    """A traced batch of 1 broadcast to a larger size: that axis of the result is not the batch."""
+    c = Tensor(np.ones((3, 4), np.float32))
+    w = Tensor(np.ones((5, 4, 2), np.float32))
+    one = Tensor(np.ones((1, 4), np.float32))
+    for bad, what in ((lambda x: x.broadcast_to((3, 4)) * 2, "broadcast_to"), (lambda x: x + c, "add"),
+                      (lambda x: tc.where(x > 0, c, 0.0), "where"), (lambda x: x > c, "compare"),
+                      (lambda x: x[:, None] @ w, "matmul")):
+        with pytest.raises(ValueError, match=rf"{what}.* a traced batch of 1 to [35] \(giving .*dynamic_batch=True"):
+            tc.onnx.export(bad, one, tmp_path / "m.onnx", dynamic_batch=True)
+    # a batch of 1 that stays 1 exports, and runs on any batch
+    def fine(x):
+        return x.broadcast_to((2,) + x.shape) + c[0], x[:, None] @ w[:1], x + 1.0
+
+    path = tmp_path / "m.onnx"
+    tc.onnx.export(fine, one, path, dynamic_batch=True)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    for got, want in zip(run_onnx(path, {"input": x}), fine(Tensor(x))):
+        np.testing.assert_allclose(got, want.data, rtol=0, atol=ATOL)
+
+
 def test_dynamic_batch_var_and_std_over_the_batch(tmp_path):
     """n counts the batch: read from the input's shape when the model runs."""
     def fn(x):
@@ -361,6 +399,39 @@ def test_caller_tensors_are_left_alone(tmp_path):
     tc.onnx.export(model, x, tmp_path / "m.onnx")
     assert not x.requires_grad and x._ctx is None and x.grad is None
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_the_trace_leaves_no_marks(tmp_path):
+    """Tensors made during the trace require grad afterwards only when they would have without
+    it: not a comparison, an argmax or what is computed from them, nor a float made from the
+    input alone; a float made with a parameter does, in grad mode."""
+    class Cache(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(np.ones((4, 2), np.float32))
+
+        def forward(self, x):
+            self.mask = (x > 0).T
+            self.index = x[0].argmax() + Tensor(np.array(0))
+            self.twice = tc.where(self.mask.T, x, 0.0) * 2
+            self.projected = self.twice @ self.w
+            return self.projected
+
+    model = Cache()
+    x = Tensor(np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32))
+    tc.onnx.export(model, x, tmp_path / "m.onnx")
+    assert not any(t.requires_grad or t._ctx for t in (model.mask, model.index, model.twice))
+    assert model.projected.requires_grad and model.projected._ctx is not None
+    model.mask.data = np.zeros((4, 3), bool)  # a tensor that requires no grad may be given new data
+    model.projected.sum().backward()
+    assert model.w.grad is not None and model.mask.grad is None and model.twice.grad is None
+    tc.onnx.export(lambda x: x[:, model.index], x, tmp_path / "m.onnx")  # a constant index again
+    with tc.no_grad():
+        tc.onnx.export(model, x, tmp_path / "m.onnx")
+    assert not model.projected.requires_grad and model.projected._ctx is None
+    with pytest.raises(RuntimeError):  # failed traces unmark too
+        tc.onnx.export(lambda x: (model(x), (_ for _ in ()).throw(RuntimeError("boom")))[0], x, tmp_path / "m.onnx")
+    assert not model.mask.requires_grad and not model.twice.requires_grad
 
 
 def test_a_module_is_exported_in_eval_mode_and_put_back(tmp_path):

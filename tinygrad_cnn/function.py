@@ -118,6 +118,8 @@ class Function:
                 fn._y = data  # the array, not the Tensor: the output points at its op, never back
             if scope is not None:
                 fn.scope = scope
+            if _trace_hook is not None:
+                _trace_hook(fn, out)
         else:
             out._requires_grad, out._ctx = False, None
         if _anomaly_hook is not None:
@@ -231,3 +233,5 @@ _Tensor: Any = None  # tensor.py sets this to Tensor (it is defined after Functi
 
 # Set by detect_anomaly() (anomaly.py); None, and so free, otherwise.
 _anomaly_hook: Any = None
+# Set by tc.onnx.export while it traces, told of every recorded op (onnx/exporter.py).
+_trace_hook: Any = None

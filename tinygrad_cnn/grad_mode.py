@@ -128,13 +128,17 @@ class scope(ContextDecorator):
 
 
 def outside_graph(kind: str, parents: list[Any], out: Any, **options: Any) -> Any:
-    """`out`, a value computed outside the graph (a comparison, an integer cast, an
-    argmax, a selection by a bool condition, an index), told to the trace in progress.
+    """`out`, told to the trace in progress: a value computed outside the graph (a
+    comparison, an integer cast, an argmax, a selection by a bool condition, an index),
+    or the division that ends a `mean`.
 
-    Such values never require grad, so the graph does not record them; an export that
-    traces a forward pass (`tc.onnx.export`) still needs to know what they were
-    computed from. Its hook may note them, return a Tensor to use instead, or refuse
-    with an error. Without a trace this is one attribute read.
+    Values outside the graph never require grad, so the graph does not record them; an
+    export that traces a forward pass (`tc.onnx.export`) still needs to know what they
+    were computed from. A mean is recorded as a sum and a division; the export writes it
+    as one node that counts the summed axes when the model runs, which a division the
+    user wrote (`x.sum(0) / 3`) must not become. The hook may note these values, return
+    a Tensor to use instead, or refuse with an error. Without a trace this is one
+    attribute read.
     """
     hook = state.trace
     if hook is None:

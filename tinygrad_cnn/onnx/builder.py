@@ -15,6 +15,7 @@ the example's mask frozen in.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -38,6 +39,15 @@ class Derived:
         self.result = result  # keeps the array alive, so its id stays unique during the export
         for key, value in options.items():
             setattr(self, key, value)
+
+
+@dataclass
+class Notes:
+    """What the trace notes beside the recorded graph."""
+
+    derived: dict[int, Derived] = field(default_factory=dict)  # id(array) -> how that value was made
+    means: set[Function] = field(default_factory=set)  # the divisions `mean` made (sum / count): one ReduceMean
+    marked: list[Tensor] = field(default_factory=list)  # what the trace marked as requiring grad, oldest first
 
 
 def toposort(roots: Sequence[Tensor], derived: dict[int, Derived] | None = None) -> list[Tensor]:
@@ -77,12 +87,14 @@ class Builder:
     """Nodes and initializers of one ONNX graph, named after the traced tensors."""
 
     def __init__(self, onnx: Any, opset: int, dynamic_batch: bool, param_names: dict[int, str],
-                 derived: dict[int, Derived] | None = None) -> None:
+                 notes: Notes | None = None) -> None:
         self.onnx, self.helper = onnx, onnx.helper
         self.opset = opset
         self.dynamic_batch = dynamic_batch
         self.param_names = param_names
-        self.derived: dict[int, Derived] = derived or {}  # id(array) -> how it was made
+        notes = notes or Notes()
+        self.derived = notes.derived  # id(array) -> how it was made
+        self.means = notes.means  # the divisions `mean` made
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.names: dict[int, str] = {}  # id(tensor) -> the ONNX value holding it
@@ -282,11 +294,26 @@ class Builder:
         raise ValueError(f"onnx.export: {what} gives {out.shape} with the batch axis twice, "
                          "which cannot be exported with dynamic_batch=True")
 
+    def refuse_stretched_batch(self, what: str, parent: Tensor, axis: int, out: Tensor, at: int) -> None:
+        """`parent`'s batch `axis` is `out`'s axis `at`: refused when a traced batch of 1 was
+        broadcast there to another size, which is then not the batch size."""
+        if parent.shape[axis] == 1 and out.shape[at] != 1:
+            raise ValueError(
+                f"onnx.export: {what} broadcasts a traced batch of 1 to {out.shape[at]} (giving {out.shape}); "
+                "that size is not the batch size, so it cannot be exported with dynamic_batch=True "
+                "(trace with another batch size, or without dynamic_batch)"
+            )
+
     def default_batch_axis(self, fn: Function, out: Tensor) -> int | None:
         """Elementwise, conv, pooling: the inputs' batch axis, aligned from the right as
-        broadcasting aligns shapes; inputs that bring it to two places are refused."""
-        axes = {axis + out.ndim - p.ndim for p in fn.parents if (axis := self.batch.get(id(p))) is not None}
-        axes = {a for a in axes if 0 <= a < out.ndim}
+        broadcasting aligns shapes; inputs that bring it to two places, or a batch of 1
+        broadcast to a larger size, are refused."""
+        axes = set()
+        for p in fn.parents:
+            axis = self.batch.get(id(p))
+            if axis is not None and 0 <= axis + out.ndim - p.ndim < out.ndim:
+                self.refuse_stretched_batch(fn.name, p, axis, out, axis + out.ndim - p.ndim)
+                axes.add(axis + out.ndim - p.ndim)
         if len(axes) > 1:
             self.refuse_two_batch_axes(f"{fn.name} of shapes {', '.join(str(p.shape) for p in fn.parents)}", out)
         return axes.pop() if axes else None

@@ -16,10 +16,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from .. import function as _function
+from ..function import Function
 from ..grad_mode import state
 from ..ops import elementwise as E
 from ..tensor import Tensor
-from .builder import Builder, Derived, graph_name
+from .builder import Builder, Derived, Notes, graph_name
 
 DEFAULT_OPSET = 18  # Reduce* take their axes as an input from here on; every major runtime runs it
 MIN_OPSET = 13  # Softmax over one axis, ReduceSum's axes as an input, Clip's bounds as inputs
@@ -67,23 +69,35 @@ def _names(given: Sequence[str] | None, n: int, base: str, what: str) -> list[st
 
 
 @contextlib.contextmanager
-def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
+def _recording(notes: Notes) -> Iterator[None]:
     """While tracing, values made outside the graph (comparisons, integer/bool casts,
-    argmax/argmin) are noted with what they were computed from, through the library's
-    `outside_graph` hook (`tc.grad_mode`), set for this thread only.
+    argmax/argmin) are noted in `notes` with what they were computed from, through the
+    library's `outside_graph` hook (`tc.grad_mode`), set for this thread only; so are the
+    divisions that end a `mean`.
 
     A value made from traced tensors is marked as requiring grad for the trace, so the
     ops that read it are recorded even when nothing else they read is traced
-    (`where(x > 0, 1.0, -1.0)`); the mark is taken off again at the end.
+    (`where(x > 0, 1.0, -1.0)`). Each tensor that carries a mark (the traced inputs, these
+    values, and every result of an op on a marked tensor, told by the op hook
+    `function._trace_hook`) is listed in `notes.marked`, for `_unmark` after the export.
     """
-    marked: list[Tensor] = []
+    marked = {id(t) for t in notes.marked}  # the listed tensors stay alive: their ids stay theirs
+    previous = _function._trace_hook  # an export in another thread: told of every op too
+
+    def note_op(fn: Function, out: Tensor) -> None:
+        if any(id(p) in marked for p in fn.parents):
+            marked.add(id(out))
+            notes.marked.append(out)
+        if previous is not None:
+            previous(fn, out)
 
     def note(kind: str, parents: list[Any], out: Tensor, **options: Any) -> None:
         tensors = [p for p in parents if isinstance(p, Tensor)]
         if any(p.requires_grad for p in tensors):  # made from the traced graph, not from constants alone
-            record[id(out._data)] = Derived(kind, tensors, out, **options)
+            notes.derived[id(out._data)] = Derived(kind, tensors, out, **options)
             out._requires_grad = True  # a trace-only mark, bool/int data included
-            marked.append(out)
+            marked.add(id(out))
+            notes.marked.append(out)
 
     def where(cond: Any, a: Tensor, b: Tensor, out: Tensor) -> Tensor | None:
         # A bool Tensor requires grad only by the trace's mark: it was computed from traced
@@ -91,9 +105,7 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
         # holds a constant copy of it; record the op again on the condition itself.
         if not isinstance(cond, Tensor) or not cond.requires_grad:
             return None
-        out = E.Where.apply(cond, a, b)
-        marked.append(out)
-        return out
+        return E.Where.apply(cond, a, b)
 
     def refuse_computed_index(x: Tensor, idx: Any) -> None:
         # an index Tensor that requires grad carries the trace's mark (see `where`)
@@ -115,42 +127,57 @@ def _recording_derived(record: dict[int, Derived]) -> Iterator[None]:
             refuse_computed_index(parents[0], options["index"])
         elif kind == "where":
             return where(*parents, out)
+        elif kind == "mean":
+            if out._ctx is not None:
+                notes.means.add(out._ctx)
         else:
             note(kind, parents, out, **options)
         return None
 
     saved = state.trace
-    state.trace = hook
+    state.trace, _function._trace_hook = hook, note_op
     try:
         yield
     finally:
-        state.trace = saved
-        for t in marked:
-            t._requires_grad = False
+        state.trace, _function._trace_hook = saved, previous
+
+
+def _unmark(marked: list[Tensor], grad_enabled: bool) -> None:
+    """Take the trace's marks off, oldest first. A tensor keeps requires_grad (and its
+    graph) only when it would have had them without the trace: a float made in grad mode
+    by an op on something that requires grad of its own (a parameter)."""
+    for t in marked:
+        fn = t._ctx
+        if not (grad_enabled and t.dtype.kind == "f" and fn is not None and any(p._requires_grad for p in fn.parents)):
+            t._requires_grad, t._ctx = False, None
 
 
 def trace(
-    model_or_fn: Callable[..., Any], inputs: list[Tensor], derived: dict[int, Derived] | None = None
+    model_or_fn: Callable[..., Any], inputs: list[Tensor], notes: Notes | None = None
 ) -> tuple[list[Tensor], list[Tensor]]:
     """One forward pass that records every op downstream of the inputs.
 
     Returns the traced inputs (fresh Tensors sharing the examples' data) and the outputs.
     A Module runs in eval mode (Dropout off, BatchNorm on its running statistics); it and
     each sub-module are put back in the mode each was in. Values made outside the graph
-    (comparisons, integer casts, argmax) are noted in `derived` when it is given.
+    (comparisons, integer casts, argmax), the divisions that end a mean and every tensor
+    marked for the trace are noted in `notes` when it is given; the marks stay until
+    `_unmark` takes them off.
     """
     from ..grad_mode import grad_mode
 
+    notes = notes if notes is not None else Notes()
     traced = []
     for x in inputs:
         t = Tensor._make(x.data, requires_grad=True)
         t.name = x.name
         traced.append(t)
+    notes.marked.extend(traced)
     modes = _modes(model_or_fn)
     if callable(getattr(model_or_fn, "eval", None)):
         model_or_fn.eval()  # type: ignore[attr-defined]
     try:
-        with grad_mode(True), _recording_derived(derived if derived is not None else {}):
+        with grad_mode(True), _recording(notes):
             outputs = _as_outputs(model_or_fn(*traced))
     finally:
         if modes and callable(getattr(model_or_fn, "train", None)):
@@ -218,15 +245,19 @@ def export(
         raise ValueError(f"onnx.export: opset {opset} is not supported; use {MIN_OPSET} to {newest}")
     inputs = _as_inputs(example_inputs)
     in_names = _names(input_names, len(inputs), "input", "input_names")
-    derived: dict[int, Derived] = {}
-    traced, outputs = trace(model_or_fn, inputs, derived)
-    out_names = _names(output_names, len(outputs), "output", "output_names")
-    if set(in_names) & set(out_names):
-        raise ValueError(f"onnx.export: {sorted(set(in_names) & set(out_names))} name both an input and an output "
-                         "(every ONNX value has one name)")
-    params = model_or_fn.named_parameters() if callable(getattr(model_or_fn, "named_parameters", None)) else []
-    builder = Builder(onnx, opset, dynamic_batch, {id(p): name for name, p in params}, derived)
-    graph = builder.build(traced, in_names, outputs, out_names, graph_name(model_or_fn))
+    notes = Notes()
+    grad_enabled = state.enabled
+    try:
+        traced, outputs = trace(model_or_fn, inputs, notes)
+        out_names = _names(output_names, len(outputs), "output", "output_names")
+        if set(in_names) & set(out_names):
+            raise ValueError(f"onnx.export: {sorted(set(in_names) & set(out_names))} name both an input and an "
+                             "output (every ONNX value has one name)")
+        params = model_or_fn.named_parameters() if callable(getattr(model_or_fn, "named_parameters", None)) else []
+        builder = Builder(onnx, opset, dynamic_batch, {id(p): name for name, p in params}, notes)
+        graph = builder.build(traced, in_names, outputs, out_names, graph_name(model_or_fn))
+    finally:  # the walk reads the graph the marks recorded: only now are they taken off
+        _unmark(notes.marked, grad_enabled)
     ir = max(8, onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)]))
     model = onnx.helper.make_model(
         graph, opset_imports=[onnx.helper.make_opsetid("", opset)], ir_version=ir, producer_name="tinygrad_cnn"

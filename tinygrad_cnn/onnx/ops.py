@@ -219,17 +219,16 @@ def _logsumexp(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | None]:
 
 
 def _fuse_mean(b: Builder, t: Tensor) -> Mapper | None:
-    """x.mean(axis) is recorded as sum(x, axis) / count: one ReduceMean."""
+    """x.mean(axis) is recorded as sum(x, axis) / count: one ReduceMean, which counts a batch
+    axis when the model runs. Only the divisions `mean` made: `x.sum(0) / 3` divides by 3."""
     fn = t._ctx
-    if type(fn) is not E.Div:
+    if fn not in b.means:
         return None
-    s, count = fn.parents
+    s = fn.parents[0]
     sfn = s._ctx
-    if type(sfn) is not R.Sum or not _single_use(b, s) or not b.is_const(count) or count.size != 1:
+    if type(sfn) is not R.Sum or not _single_use(b, s):
         return None
     x = sfn.parents[0]
-    if float(count.data.reshape(())) != float(np.prod([x.shape[a] for a in sfn.axes])):
-        return None
     b.skip.add(id(s))  # an integer or bool x is averaged in the result's float dtype, as numpy does
     return lambda b, fn, out: _reduce(b, "ReduceMean", x, tuple(sfn.axes), sfn.keepdims, out)
 
@@ -268,6 +267,7 @@ def _broadcast_to(b: Builder, fn: Function, out: Tensor) -> tuple[str, int | Non
     shape = list(out.shape)
     axis = b.batch_axis(x)
     if axis is not None:
+        b.refuse_stretched_batch(f"broadcast_to from {x.shape}", x, axis, out, axis + out.ndim - x.ndim)
         axis += out.ndim - x.ndim
         shape[axis] = 1  # Expand keeps the input's size where the target says 1
     return b.node("Expand", [b.name(x), b.ints(shape)]), axis
@@ -503,7 +503,8 @@ def _matmul_batch_axis(b: Builder, x: Tensor, w: Tensor, out: Tensor) -> int | N
         k = b.batch_axis(p)
         if k is None:
             continue
-        if k < p.ndim - 2:
+        if k < p.ndim - 2:  # a stacked axis, broadcast against the other operand's
+            b.refuse_stretched_batch(f"matmul of shapes {x.shape} and {w.shape}", p, k, out, k + stacked - (p.ndim - 2))
             axes.add(k + stacked - (p.ndim - 2))
         elif p.ndim > 1 and k == p.ndim + kept:
             axes.add(at)

@@ -105,7 +105,9 @@ def mean(x: Tensor, axis: Axes = None, keepdims: bool = False, *, dim: Axes = No
     x = tensor(x)
     axes = normalize_axes("mean", pick_axis("mean", axis, dim), x.shape)
     keep = pick_keepdims("mean", keepdims, keepdim)
-    return Sum.apply(x, axes=axes, keepdims=keep) / _count(x.shape, axes)
+    total = Sum.apply(x, axes=axes, keepdims=keep)
+    # told to an export: this division (not any sum over a number) counts the summed axes
+    return outside_graph("mean", [total], total / _count(x.shape, axes))
 
 
 class _Extremum:
