@@ -469,6 +469,21 @@ def test_each_sub_module_is_put_back_in_its_own_mode(tmp_path):
         assert [m.training for m in model.modules()] == before
 
 
+def test_a_function_calling_a_module_keeps_the_modules_mode(tmp_path):
+    """As docs/export.md says: only a Module passed to export is switched to eval mode; a
+    function calling one in training mode updates BatchNorm's statistics, and eval() first
+    gives the eval graph."""
+    model = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    x = Tensor(np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32))
+    before = model[1].running_mean.data.copy()
+    tc.onnx.export(lambda x: model(x), x, tmp_path / "m.onnx")
+    assert not np.array_equal(model[1].running_mean.data, before)
+    model.eval()
+    before = model[1].running_mean.data.copy()
+    check_export(lambda x: model(x), x, tmp_path, dynamic_batch=True)
+    np.testing.assert_array_equal(model[1].running_mean.data, before)
+
+
 def test_output_that_does_not_depend_on_the_input(tmp_path):
     w = Tensor(np.ones(3, np.float32), requires_grad=True)
     with pytest.raises(ValueError, match=r"output 0 of shape \(3,\) does not depend on any input"):

@@ -308,12 +308,14 @@ class Builder:
         """Elementwise, conv, pooling: the inputs' batch axis, aligned from the right as
         broadcasting aligns shapes; inputs that bring it to two places, or a batch of 1
         broadcast to a larger size, are refused."""
+        what = f"{fn.name} of shapes {', '.join(str(p.shape) for p in fn.parents)}"
         axes = set()
         for p in fn.parents:
             axis = self.batch.get(id(p))
-            if axis is not None and 0 <= axis + out.ndim - p.ndim < out.ndim:
-                self.refuse_stretched_batch(fn.name, p, axis, out, axis + out.ndim - p.ndim)
-                axes.add(axis + out.ndim - p.ndim)
+            at = None if axis is None else axis + out.ndim - p.ndim
+            if at is not None and 0 <= at < out.ndim:
+                self.refuse_stretched_batch(what, p, axis, out, at)
+                axes.add(at)
         if len(axes) > 1:
-            self.refuse_two_batch_axes(f"{fn.name} of shapes {', '.join(str(p.shape) for p in fn.parents)}", out)
+            self.refuse_two_batch_axes(what, out)
         return axes.pop() if axes else None

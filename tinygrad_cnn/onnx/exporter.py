@@ -210,7 +210,8 @@ def export(
 
     Args:
         model_or_fn: a Module (run in eval mode) or any function of Tensors returning a
-            Tensor or a tuple of Tensors.
+            Tensor or a tuple of Tensors (a module it calls keeps its mode: call
+            `model.eval()` first, or Dropout's mask is frozen into the file).
         example_inputs: a Tensor (or float ndarray), or a tuple of them; float32 inputs
             give a float32 model.
         path: the `.onnx` file to write.
@@ -220,10 +221,11 @@ def export(
         opset: the ONNX opset (default `DEFAULT_OPSET`, at least `MIN_OPSET`).
         dynamic_batch: mark axis 0 of every input as a free dimension `batch`, so the
             model runs on any batch size. Reshapes keep the batch axis (written as 0,
-            "copy this dimension"), and a var or std over it counts it at run time; an
-            op that cannot hold for every batch size (a reshape that merges the batch axis
-            with another, an index along it other than `:`, a result with two batch
-            axes) cannot be exported this way and raises `ValueError`.
+            "copy this dimension"), and a mean, var or std over it counts it at run time
+            (a sum divided by a number stays that division); an op that cannot hold for
+            every batch size (a reshape that merges the batch axis with another, an index
+            along it other than `:`, a result with two batch axes, a traced batch of 1
+            broadcast to a larger size) cannot be exported this way and raises `ValueError`.
 
     Returns:
         The `onnx.ModelProto` written (already checked by `onnx.checker`, types and shapes too).
