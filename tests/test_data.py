@@ -153,6 +153,8 @@ def test_batches_errors():
             tc.data.batches(np.zeros((4, 2)), np.zeros(4), size)
     with pytest.raises(TypeError, match="seed must be an int"):  # at the call, not at the first batch
         tc.data.batches(np.zeros((4, 2)), np.zeros(4), 2, seed="abc")
+    with pytest.raises(ValueError, match="batches: seed -1"):
+        tc.data.batches(np.zeros((4, 2)), np.zeros(4), 2, seed=-1)
     with pytest.raises(ValueError, match=r"samples along axis 0, got shapes \(\) and \(\)"):
         tc.data.batches(np.float64(1.0), np.float64(1.0), 1)
 

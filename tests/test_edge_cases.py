@@ -323,3 +323,17 @@ def test_var_and_std_of_ints_and_bools_are_numpys(dtype):
     for correction in (0, 1):
         np.testing.assert_allclose(Tensor(x).var(1, correction=correction).data, np.var(x, 1, ddof=correction))
         np.testing.assert_allclose(Tensor(x).std(correction=correction).data, np.std(x, ddof=correction))
+
+
+def test_std_gradient_is_zero_where_constant_and_nan_where_undefined():
+    """As PyTorch: a constant group's gradient is 0; one sample with the default correction
+    has a NaN std, and NaN flows back."""
+    x = Tensor(np.array([[2.0, 2.0, 2.0], [1.0, 2.0, 4.0]]), requires_grad=True)
+    x.std(axis=1).backward(np.ones(2))
+    assert np.all(x.grad[0] == 0) and np.all(np.isfinite(x.grad[1]))
+    one = Tensor(np.array([[5.0]]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = one.std(axis=1)
+        y.backward(np.ones(1))
+    assert np.isnan(y.data).all() and np.isnan(one.grad).all()

@@ -121,5 +121,9 @@ def test_a_float32_output_is_warned_about():
 def test_numerical_grad_names_itself_on_bad_inputs():
     with pytest.raises(TypeError, match="numerical_grad: inputs must be Tensors, input 0 is ndarray"):
         tc.numerical_grad(lambda a: a.sum(), [np.ones(3)])
+    frozen = np.ones(3)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="numerical_grad: input 0 of shape \\(3,\\) holds a read-only array"):
+        tc.numerical_grad(lambda a: a.sum(), [Tensor(frozen)])  # every input is nudged, not only grad ones
     with pytest.raises(TypeError, match="numerical_grad: fn must return a Tensor"):
         tc.numerical_grad(lambda a: 1.0, [Tensor(np.ones(3), requires_grad=True)])

@@ -433,3 +433,15 @@ def test_sequential_from_a_dict_set_and_delete_as_pytorch():
         numbered[0] = 3
     with pytest.raises(TypeError, match="Sequential: layer b is a int"):
         nn.Sequential({"a": nn.ReLU(), "b": 1})
+
+
+def test_sequential_names_repr_and_refused_keys_as_pytorch():
+    r = nn.ReLU()
+    assert "(0): ReLU()" in repr(nn.Sequential(r, r)) and "(1): ReLU()" in repr(nn.Sequential(r, r))
+    tail = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())[1:]
+    tail.append(nn.Identity())  # the next free number: the slice's "2" is kept
+    assert list(tail._modules) == ["1", "2", "3"] and isinstance(tail[1], nn.Sigmoid)
+    for key, message in [("train", "already has an attribute 'train'"), ("a.b", "without '.'"), ("", "non-empty")]:
+        with pytest.raises(KeyError, match=message):
+            nn.Sequential({key: nn.ReLU()})
+    assert not isinstance(nn.LogSoftmax(1), nn.Softmax) and not isinstance(nn.AvgPool2d(2), nn.MaxPool2d)

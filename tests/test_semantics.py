@@ -118,6 +118,23 @@ def test_a_decorated_function_called_from_two_threads_restores_each_ones_mode():
     assert seen == {"inference": False, "training": True, "records": True}
 
 
+def test_a_block_that_ends_out_of_order_restores_what_it_replaced():
+    """A generator's no_grad block ends when the generator is closed, maybe inside another
+    block: it restores the mode it saw when it began, as PyTorch's does."""
+
+    def generator():
+        with tc.no_grad():
+            yield
+
+    g = generator()
+    next(g)
+    assert not tc.is_grad_enabled()
+    with tc.grad_mode(True):
+        g.close()
+        assert tc.is_grad_enabled()
+    tc.set_grad_enabled(True)
+
+
 # ----- a second backward ----------------------------------------------------------------
 def test_second_backward_raises_and_says_retain_graph():
     x = Tensor([1.0, 2.0], requires_grad=True)
@@ -352,6 +369,20 @@ def test_a_change_made_while_the_backward_runs_is_caught():
     w2 = Tensor([3.0, 4.0])
     (g,) = tc.grad(_Calls.apply(x * w2, during=lambda _: None).sum(), [x])  # no change: no error
     np.testing.assert_array_equal(g.data, [3.0, 4.0])
+
+
+def test_a_shallow_copy_shares_the_version_and_the_check_still_runs():
+    import copy
+
+    w, x = Tensor(np.ones(3), requires_grad=True), Tensor(np.arange(3.0))
+    y = (w * x).sum()
+    with tc.no_grad():
+        x.add_(1.0)
+    twin = copy.copy(x)
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+    twin.add_(1.0)  # one array, one counter
+    assert twin.data is x.data and x.version == twin.version == 2
 
 
 @pytest.mark.parametrize("copy", ["pickle", "deepcopy"])

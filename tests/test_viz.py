@@ -278,3 +278,9 @@ def test_scope_titles_and_names_with_markup_or_control_characters_render_as_writ
     texts = ["".join(t.itertext()) for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
     assert "<b>bold</b> \\l" in texts
     assert any(t.startswith("\ufffdctl<&>\\l") for t in texts)
+
+
+def test_a_clip_with_per_element_bounds_says_so():
+    x = tc.Tensor(np.ones(3), requires_grad=True)
+    src = tc.draw_graph(x.clip(np.zeros(3), 0.5).sum()).source
+    assert "clip (lo=array(3,), hi=0.5)" in src

@@ -354,3 +354,21 @@ def test_without_scopes_the_module_view_draws_ops_with_shapes_on_the_edges():
     assert kinds(src) == {"tensor": 2, "op": 3, "module": 0}  # x and e (the 2 is the mul's option)
     relu, mul = _op(src, "relu"), _op(src, "mul")
     assert (relu, mul, "X (2, 3)") in edges(src)
+
+
+def test_a_log_softmax_layer_and_a_loss_layer_stay_two_boxes():
+    """log_softmax then nll_loss is drawn as one cross-entropy step only when one module
+    made both; made by two layers, each keeps its box."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body, self.tail, self.crit = nn.Linear(4, 3), nn.LogSoftmax(1), nn.NLLLoss()
+
+        def forward(self, x, y):
+            return self.crit(self.tail(self.body(x)), y)
+
+    loss = Net()(np.ones((2, 4), np.float32), np.array([0, 2]))
+    loss.backward()
+    src = tc.draw_graph(loss, group="modules").source
+    assert all(re.search(rf"\b{name}\b", src) for name in ("body", "tail", "crit"))

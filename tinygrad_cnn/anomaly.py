@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import function as _function
-from .grad_mode import state
+from .grad_mode import fresh_per_call, state
 from .tensor import Tensor
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -58,6 +58,8 @@ class detect_anomaly(ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         _function._anomaly_hook = self._saved.pop()
+
+    _recreate_cm = fresh_per_call
 
 
 def _user_site() -> Site | None:

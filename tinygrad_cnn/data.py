@@ -192,9 +192,12 @@ def batches(
     if batch_size < 1:
         raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
     try:  # drawn now, so a bad seed is an error at the call, not at the first batch
-        order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"batches: seed must be an int, a np.random.Generator or None, got {seed!r} ({e})") from None
+        rng = np.random.default_rng(seed)
+    except TypeError:
+        raise TypeError(f"batches: seed must be an int, a np.random.Generator or None, got {seed!r}") from None
+    except ValueError as e:
+        raise ValueError(f"batches: seed {seed!r}: {e}") from None
+    order = rng.permutation(len(X)) if shuffle else np.arange(len(X))
     return _batches(X, y, batch_size, order)
 
 

@@ -7,6 +7,7 @@ scope (the class attributes below are each thread's defaults).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import threading
 from contextlib import ContextDecorator
@@ -19,13 +20,6 @@ class _State(threading.local):
     recording: tuple[bool, Scope | None] = (True, None)
     in_backward: int = 0  # > 0 while the engine records a backward (create_graph=True)
     trace: Any = None  # set by tc.onnx.export while it traces: see `outside_graph`
-
-    def __init__(self) -> None:  # run in each thread at its first use
-        # What the active `with` blocks replaced, innermost last. Kept here, per thread,
-        # not on the context objects: a decorated function (one object for all its
-        # calls) may run in two threads at once.
-        self.saved_modes: list[bool] = []
-        self.saved_scopes: list[Scope | None] = []
 
     @property
     def enabled(self) -> bool:
@@ -47,6 +41,15 @@ class _State(threading.local):
 state = _State()
 
 
+def fresh_per_call(self: Any) -> Any:
+    """A copy with nothing saved, for each call of a function the context object decorates
+    (`ContextDecorator` asks for it): calls in two threads at once must not share what
+    their blocks replaced."""
+    clone = copy.copy(self)
+    clone._saved = []
+    return clone
+
+
 class grad_mode(ContextDecorator):
     """Context manager (or decorator): grad mode `enabled` inside, the previous mode
     after, even on an exception. Blocks nest, and one object may be re-entered. It
@@ -59,13 +62,16 @@ class grad_mode(ContextDecorator):
                 "(as a decorator write @tc.no_grad() or @tc.grad_mode(False), with the parentheses)"
             )
         self.enabled = enabled
+        self._saved: list[bool] = []  # one entry per active `with` of this object
 
     def __enter__(self) -> None:
-        state.saved_modes.append(state.enabled)
+        self._saved.append(state.enabled)
         state.enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        state.enabled = state.saved_modes.pop()
+        state.enabled = self._saved.pop()
+
+    _recreate_cm = fresh_per_call
 
 
 class no_grad(grad_mode):
@@ -113,18 +119,21 @@ class scope(ContextDecorator):
         if not isinstance(name, str):
             raise TypeError(f"scope(name): name must be a str, got {type(name).__name__}")
         self.name, self.module = name, module
+        self._saved: list[Scope | None] = []
 
     def __enter__(self) -> Scope:
         parent = state.scope
         path = f"{parent.path}.{self.name}" if parent is not None and parent.path and self.name else (
             self.name or (parent.path if parent is not None else "")
         )
-        state.saved_scopes.append(parent)
+        self._saved.append(parent)
         state.scope = entered = Scope(self.name, path, self.module, parent, next(_calls))
         return entered
 
     def __exit__(self, *exc: object) -> None:
-        state.scope = state.saved_scopes.pop()
+        state.scope = self._saved.pop()
+
+    _recreate_cm = fresh_per_call
 
 
 def outside_graph(kind: str, parents: list[Any], out: Any, **options: Any) -> Any:

@@ -66,7 +66,7 @@ def _numerical_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], i:
 
 def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6) -> list[np.ndarray]:
     """Central-difference gradient of the size-1 output of `fn(*inputs)` for each input."""
-    inputs = _check_inputs("numerical_grad", inputs)
+    inputs = _check_inputs("numerical_grad", inputs, nudged="all")
     size = _evaluate(fn, inputs, "numerical_grad").size
     if size != 1:
         raise ValueError(f"numerical_grad: fn must return a tensor of size 1, got size {size}")
@@ -157,12 +157,14 @@ def _compare(
     raise GradcheckError("\n".join(lines))
 
 
-def _check_inputs(who: str, inputs: Sequence[object]) -> list[Tensor]:
+def _check_inputs(who: str, inputs: Sequence[object], nudged: str = "requires_grad") -> list[Tensor]:
+    """Tensors, writable where finite differences will nudge them (those that require grad,
+    or every one with nudged="all")."""
     inputs = list(inputs)
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor):
             raise TypeError(f"{who}: inputs must be Tensors, input {i} is {type(t).__name__}")
-        if t.requires_grad and not t.data.flags.writeable:
+        if (t.requires_grad or nudged == "all") and not t.data.flags.writeable:
             raise ValueError(
                 f"{who}: input {i} of shape {t.shape} holds a read-only array, and finite differences "
                 "nudge it in place; pass a writable copy, e.g. Tensor(x.copy(), requires_grad=True)"

@@ -171,7 +171,7 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         self.momentum = _number("SGD", "momentum", momentum)
         self.weight_decay = _number("SGD", "weight_decay", weight_decay)
-        if not isinstance(nesterov, (bool, np.bool_)) and nesterov not in (0, 1):
+        if not isinstance(nesterov, (bool, np.bool_, int, float, np.integer, np.floating)):
             raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
         self._check({"momentum": self.momentum, "nesterov": float(nesterov)})
         self.nesterov = bool(nesterov)

@@ -114,6 +114,18 @@ class Tensor:
         self._ctx: Function | None = None
         self._version: list[int] | tuple[int, int] = UNCHANGED  # a list once changed or viewed (see _bump)
 
+    def __copy__(self) -> Tensor:
+        """A second Tensor object over the same array, sharing its version counter (as a
+        view does): a change through either is a change of both."""
+        t = _new(type(self))
+        for slot in Tensor.__slots__[:-1]:  # all but __weakref__
+            setattr(t, slot, getattr(self, slot))
+        if hasattr(self, "__dict__"):  # a subclass's own attributes
+            t.__dict__.update(self.__dict__)
+        self._view_of(self)  # the counter becomes a list, shared by both from here on
+        t._version = self._version
+        return t
+
     def __setstate__(self, state: Any) -> None:
         """Unpickled or copied: the same values, gradient and name. The version keeps its
         count (and stays shared with views copied along) but not when the last change

@@ -100,6 +100,8 @@ class Conv2d(Module):
 
 
 class _Pool2d(Module):
+    """What the two pooling layers share: the window, the stride and the padding."""
+
     def __init__(self, kernel_size: int | tuple[int, int], stride: int | tuple[int, int] | None = None,
                  padding: int | tuple[int, int] = 0) -> None:
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding

@@ -151,6 +151,14 @@ class Softplus(Module):
         return f"beta={self.beta}, threshold={self.threshold}"
 
 
+def _axis(layer: str, axis: int | None, dim: int | None) -> int:
+    if axis is None and dim is None:
+        raise TypeError(f"{layer}: give the axis to normalise over, e.g. {layer}(axis=1) (or dim=1)")
+    if axis is not None and dim is not None and axis != dim:
+        raise TypeError(f"{layer}: axis={axis} and dim={dim} disagree; give one of them")
+    return axis if axis is not None else dim  # type: ignore[return-value]
+
+
 class Softmax(Module):
     """Y = e^X / Σ_axis e^X along `axis` (`dim=` is accepted too).
 
@@ -160,11 +168,7 @@ class Softmax(Module):
 
     def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
         super().__init__()
-        if axis is None and dim is None:
-            raise TypeError("Softmax: give the axis to normalise over, e.g. Softmax(axis=1) (or dim=1)")
-        if axis is not None and dim is not None and axis != dim:
-            raise TypeError(f"Softmax: axis={axis} and dim={dim} disagree; give one of them")
-        self.axis = axis if axis is not None else dim
+        self.axis = _axis("Softmax", axis, dim)
 
     def forward(self, x: Tensor) -> Tensor:
         return softmax(x, axis=self.axis)
@@ -173,15 +177,22 @@ class Softmax(Module):
         return f"axis={self.axis}"
 
 
-class LogSoftmax(Softmax):
+class LogSoftmax(Module):
     """Y = X − log Σ_axis e^X along `axis` (`dim=` is accepted too): log softmax, stable.
 
     Args:
         axis: the axis whose softmax is taken; required, as for `Softmax`.
     """
 
+    def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
+        super().__init__()
+        self.axis = _axis("LogSoftmax", axis, dim)
+
     def forward(self, x: Tensor) -> Tensor:
         return log_softmax(x, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
 
 
 class Dropout(Module):

@@ -15,6 +15,8 @@ from .module import Module
 
 
 class _Loss(Module):
+    """A loss function of `tc` with its `reduction`, as a layer."""
+
     function: Callable[..., Tensor]
 
     def __init__(self, reduction: str = "mean") -> None:
@@ -25,8 +27,8 @@ class _Loss(Module):
     def forward(self, input: Any, target: Any) -> Tensor:
         return type(self).function(input, target, reduction=self.reduction)
 
-    def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}"
+    def extra_repr(self) -> str:  # as PyTorch's: the reduction only when not the default
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
 class CrossEntropyLoss(_Loss):

@@ -165,6 +165,10 @@ class Module:
         """Register `module` (or None) as a sub-module under `name`; the same as assigning `self.name = module`."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {_dtype_name(module)}")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"add_module: a module name must be a non-empty string without '.', got {name!r}")
+        if name not in self._modules and hasattr(self, name):
+            raise KeyError(f"add_module: {type(self).__name__} already has an attribute {name!r}")
         self._modules[name] = module
         setattr(self, name, module)
 
@@ -411,7 +415,7 @@ class Module:
         return type(self).__name__
 
     def __repr__(self) -> str:
-        children = self.named_children()
+        children = [(n, m) for n, m in self._modules.items() if m is not None]  # a shared one at each name
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
         lines = [f"{type(self).__name__}("]
@@ -505,10 +509,11 @@ class Sequential(Module):
         return iter(list(self._modules.values()))
 
     def append(self, layer: Module) -> Sequential:
-        """Add `layer` at the end (named by its position); returns the Sequential."""
+        """Add `layer` at the end, named by the next number no layer has; returns the Sequential."""
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")
-        self.add_module(str(len(self)), layer)
+        taken = [int(n) for n in self._modules if n.isdigit()]
+        self.add_module(str(max(taken, default=-1) + 1), layer)
         return self
 
 

@@ -362,7 +362,7 @@ def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     return Clip.apply(x, lo=_bound("min", min, x), hi=_bound("max", max, x))
 
 
-def _bound(which: str, bound: Any, x: Tensor) -> Any:
+def _bound(which: str, bound: Any, x: Tensor) -> float | np.ndarray | None:
     """A clip bound as a number or an array of x's dtype and a shape that broadcasts to x's."""
     if bound is None or isinstance(bound, (int, float, np.integer, np.floating)) and not isinstance(bound, bool):
         return bound

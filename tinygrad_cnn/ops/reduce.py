@@ -270,7 +270,7 @@ class Std(Var):
         if not self.keepdims:
             kept = _kept_shape(x.shape, self.axes)
             g, y = g.reshape(kept), y.reshape(kept)
-        spread = y > 0
+        spread = y != 0  # (a NaN deviation keeps its NaN gradient, as PyTorch's)
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = F.where(spread, g / (F.where(spread, y, 1.0) * self._dof(x)), 0.0)
         return (scale * (x - x.mean(axis=self.axes, keepdims=True)),)

@@ -249,6 +249,8 @@ def _match_one(pattern: Pattern, out: Tensor, consumers: dict[int, int], root: T
         hidden.append(chain)
         cur = chain
     fns.reverse()
+    if any(f.scope is not fns[0].scope for f in fns):  # one step of one module: a chain across two stays apart
+        return None
     if pattern.check is not None and not pattern.check(fns):
         return None
     inputs = [(head, pattern.head_role)]
