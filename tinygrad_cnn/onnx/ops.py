@@ -504,8 +504,9 @@ def _matmul_batch_axis(b: Builder, x: Tensor, w: Tensor, out: Tensor) -> int | N
         if k is None:
             continue
         if k < p.ndim - 2:  # a stacked axis, broadcast against the other operand's
-            b.refuse_stretched_batch(f"matmul of shapes {x.shape} and {w.shape}", p, k, out, k + stacked - (p.ndim - 2))
-            axes.add(k + stacked - (p.ndim - 2))
+            axis = k + stacked - (p.ndim - 2)
+            b.refuse_stretched_batch(f"matmul of shapes {x.shape} and {w.shape}", p, k, out, axis)
+            axes.add(axis)
         elif p.ndim > 1 and k == p.ndim + kept:
             axes.add(at)
     if len(axes) > 1:
