@@ -445,3 +445,13 @@ def test_sequential_names_repr_and_refused_keys_as_pytorch():
         with pytest.raises(KeyError, match=message):
             nn.Sequential({key: nn.ReLU()})
     assert not isinstance(nn.LogSoftmax(1), nn.Softmax) and not isinstance(nn.AvgPool2d(2), nn.MaxPool2d)
+
+
+def test_append_after_named_layers_and_module_names_must_be_strings():
+    from collections import OrderedDict
+
+    seq = nn.Sequential(OrderedDict(conv=nn.ReLU(), act=nn.Tanh()))
+    seq.append(nn.Identity())
+    assert list(seq._modules) == ["conv", "act", "2"]  # PyTorch's str(len(self))
+    with pytest.raises(TypeError, match="add_module: a module name must be a str, got int 0"):
+        nn.Module().add_module(0, nn.ReLU())

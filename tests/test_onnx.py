@@ -558,3 +558,46 @@ def test_lenet5_and_the_complete_convolution(tmp_path):
     path = tmp_path / "lenet.onnx"
     tc.onnx.export(lenet5, Tensor(x.data[:2]), path, dynamic_batch=True)
     np.testing.assert_allclose(run_onnx(path, {"input": x.data})[0], lenet5(x).data, rtol=0, atol=ATOL)
+
+
+def test_exports_in_two_threads_ending_out_of_order_leave_no_hook_and_no_marks(tmp_path):
+    """The op hook is process-wide: each export takes its own note-taker off, in any order."""
+    import threading
+
+    from tinygrad_cnn import function
+
+    first_tracing, second_tracing, first_done = threading.Event(), threading.Event(), threading.Event()
+
+    class First(tc.nn.Module):  # starts first, ends first
+        def forward(self, x):
+            first_tracing.set()
+            assert second_tracing.wait(10)
+            return x * 3
+
+    class Second(tc.nn.Module):  # goes on tracing after the first export ended
+        kept = None
+
+        def forward(self, x):
+            second_tracing.set()
+            assert first_done.wait(10)
+            self.kept = (x * 2).relu()
+            return self.kept + 1
+
+    second = Second()
+    x = tc.Tensor(np.ones((2, 3), np.float32))
+
+    def run_first() -> None:
+        tc.onnx.export(First(), x, tmp_path / "first.onnx")
+        first_done.set()
+
+    def run_second() -> None:
+        assert first_tracing.wait(10)
+        tc.onnx.export(second, x, tmp_path / "second.onnx")
+
+    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert function._trace_hook is None
+    assert not second.kept.requires_grad and second.kept._ctx is None

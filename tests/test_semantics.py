@@ -135,6 +135,55 @@ def test_a_block_that_ends_out_of_order_restores_what_it_replaced():
     tc.set_grad_enabled(True)
 
 
+def test_one_no_grad_object_entered_in_two_threads_gives_each_its_own_mode_back():
+    shared = tc.no_grad()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    after = {}
+
+    def a() -> None:  # grad on; enters first, leaves first
+        with shared:
+            a_in.set()
+            assert b_in.wait(10)
+        after["a"] = tc.is_grad_enabled()
+        a_out.set()
+
+    def b() -> None:  # grad off before
+        tc.set_grad_enabled(False)
+        assert a_in.wait(10)
+        with shared:
+            b_in.set()
+            assert a_out.wait(10)
+        after["b"] = tc.is_grad_enabled()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert after == {"a": True, "b": False}
+
+
+def test_anomaly_mode_is_off_once_overlapping_blocks_in_two_threads_end():
+    """Process-wide, as PyTorch's: the last block still open sets it; none open, it is off."""
+    from tinygrad_cnn import function
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    @tc.detect_anomaly()
+    def checked(entered: threading.Event, leave: threading.Event) -> None:
+        entered.set()
+        assert leave.wait(10)
+
+    t1 = threading.Thread(target=checked, args=(first_in, second_in))
+    t2 = threading.Thread(target=lambda: (first_in.wait(10), checked(second_in, first_out)))
+    t1.start(), t2.start()
+    t1.join(10)
+    assert function._anomaly_hook is not None  # the second block is still open
+    first_out.set()
+    t2.join(10)
+    assert function._anomaly_hook is None
+
+
 # ----- a second backward ----------------------------------------------------------------
 def test_second_backward_raises_and_says_retain_graph():
     x = Tensor([1.0, 2.0], requires_grad=True)

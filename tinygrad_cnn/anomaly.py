@@ -20,6 +20,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import threading
 from contextlib import ContextDecorator
 from types import FrameType
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from . import function as _function
-from .grad_mode import fresh_per_call, state
+from .grad_mode import Saved, fresh_per_call, pop, push, state
 from .tensor import Tensor
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -43,23 +44,38 @@ class detect_anomaly(ContextDecorator):
     """Context manager (or decorator): raise `FloatingPointError` at the first NaN/Inf.
 
     `detect_anomaly(False)` switches the mode off inside an enclosing one. Blocks nest,
-    and the same object may be re-entered; leaving a block, normally or by an
-    exception, restores whatever mode was in force when it was entered.
+    and the same object may be re-entered. The mode is process-wide, as PyTorch's: the
+    block entered last among those still open, in any thread, sets it, and when the last
+    one ends it is off.
     """
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = bool(enabled)
-        self._saved: list[Any] = []  # one entry per active `with`, so re-entry works
+        self._saved: Saved = {}
 
     def __enter__(self) -> detect_anomaly:
-        self._saved.append(_function._anomaly_hook)
-        _function._anomaly_hook = _check if self.enabled else None
+        block = [self.enabled]  # a new list: its identity is this block's
+        with _lock:
+            _open.append(block)
+            _set_hook()
+        push(self._saved, block)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _function._anomaly_hook = self._saved.pop()
+        block = pop(self._saved)
+        with _lock:  # blocks in two threads may end in any order
+            del _open[next(i for i, b in enumerate(_open) if b is block)]
+            _set_hook()
 
     _recreate_cm = fresh_per_call
+
+
+_open: list[list[bool]] = []  # the blocks open now, in any thread, in the order they began
+_lock = threading.Lock()
+
+
+def _set_hook() -> None:
+    _function._anomaly_hook = _check if _open and _open[-1][0] else None
 
 
 def _user_site() -> Site | None:

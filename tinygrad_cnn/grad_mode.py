@@ -43,11 +43,29 @@ state = _State()
 
 def fresh_per_call(self: Any) -> Any:
     """A copy with nothing saved, for each call of a function the context object decorates
-    (`ContextDecorator` asks for it): calls in two threads at once must not share what
-    their blocks replaced."""
+    (`ContextDecorator` asks for it)."""
     clone = copy.copy(self)
-    clone._saved = []
+    clone._saved = {}
     return clone
+
+
+# What a context object's active blocks replaced, a stack per thread (keyed by the thread's
+# id): one object may be entered in two threads at once, or a decorated call's blocks end
+# out of order in a generator; each block gets back what it replaced.
+Saved = dict[int, list[Any]]
+
+
+def push(saved: Saved, value: Any) -> None:
+    saved.setdefault(threading.get_ident(), []).append(value)
+
+
+def pop(saved: Saved) -> Any:
+    thread = threading.get_ident()
+    stack = saved[thread]
+    value = stack.pop()
+    if not stack:
+        del saved[thread]
+    return value
 
 
 class grad_mode(ContextDecorator):
@@ -62,14 +80,14 @@ class grad_mode(ContextDecorator):
                 "(as a decorator write @tc.no_grad() or @tc.grad_mode(False), with the parentheses)"
             )
         self.enabled = enabled
-        self._saved: list[bool] = []  # one entry per active `with` of this object
+        self._saved: Saved = {}
 
     def __enter__(self) -> None:
-        self._saved.append(state.enabled)
+        push(self._saved, state.enabled)
         state.enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        state.enabled = self._saved.pop()
+        state.enabled = pop(self._saved)
 
     _recreate_cm = fresh_per_call
 
@@ -119,19 +137,19 @@ class scope(ContextDecorator):
         if not isinstance(name, str):
             raise TypeError(f"scope(name): name must be a str, got {type(name).__name__}")
         self.name, self.module = name, module
-        self._saved: list[Scope | None] = []
+        self._saved: Saved = {}
 
     def __enter__(self) -> Scope:
         parent = state.scope
         path = f"{parent.path}.{self.name}" if parent is not None and parent.path and self.name else (
             self.name or (parent.path if parent is not None else "")
         )
-        self._saved.append(parent)
+        push(self._saved, parent)
         state.scope = entered = Scope(self.name, path, self.module, parent, next(_calls))
         return entered
 
     def __exit__(self, *exc: object) -> None:
-        state.scope = self._saved.pop()
+        state.scope = pop(self._saved)
 
     _recreate_cm = fresh_per_call
 

@@ -165,7 +165,9 @@ class Module:
         """Register `module` (or None) as a sub-module under `name`; the same as assigning `self.name = module`."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module or None, got {_dtype_name(module)}")
-        if not isinstance(name, str) or not name or "." in name:
+        if not isinstance(name, str):
+            raise TypeError(f"add_module: a module name must be a str, got {type(name).__name__} {name!r}")
+        if not name or "." in name:
             raise KeyError(f"add_module: a module name must be a non-empty string without '.', got {name!r}")
         if name not in self._modules and hasattr(self, name):
             raise KeyError(f"add_module: {type(self).__name__} already has an attribute {name!r}")
@@ -509,11 +511,14 @@ class Sequential(Module):
         return iter(list(self._modules.values()))
 
     def append(self, layer: Module) -> Sequential:
-        """Add `layer` at the end, named by the next number no layer has; returns the Sequential."""
+        """Add `layer` at the end, named by its position (or the next number no layer has);
+        returns the Sequential."""
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")
-        taken = [int(n) for n in self._modules if n.isdigit()]
-        self.add_module(str(max(taken, default=-1) + 1), layer)
+        n = len(self)  # PyTorch's name, unless a slice kept that name for another layer
+        while str(n) in self._modules:
+            n += 1
+        self.add_module(str(n), layer)
         return self
 
 

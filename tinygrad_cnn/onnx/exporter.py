@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -82,14 +83,11 @@ def _recording(notes: Notes) -> Iterator[None]:
     `function._trace_hook`) is listed in `notes.marked`, for `_unmark` after the export.
     """
     marked = {id(t) for t in notes.marked}  # the listed tensors stay alive: their ids stay theirs
-    previous = _function._trace_hook  # an export in another thread: told of every op too
 
     def note_op(fn: Function, out: Tensor) -> None:
         if any(id(p) in marked for p in fn.parents):
             marked.add(id(out))
             notes.marked.append(out)
-        if previous is not None:
-            previous(fn, out)
 
     def note(kind: str, parents: list[Any], out: Tensor, **options: Any) -> None:
         tensors = [p for p in parents if isinstance(p, Tensor)]
@@ -135,11 +133,27 @@ def _recording(notes: Notes) -> Iterator[None]:
         return None
 
     saved = state.trace
-    state.trace, _function._trace_hook = hook, note_op
+    state.trace = hook
+    with _tracing_lock:
+        _tracing.append(note_op)
+        _function._trace_hook = _tell_every_trace
     try:
         yield
     finally:
-        state.trace, _function._trace_hook = saved, previous
+        state.trace = saved
+        with _tracing_lock:  # exports in other threads may end in any order
+            _tracing.remove(note_op)
+            _function._trace_hook = _tell_every_trace if _tracing else None
+
+
+# The op hooks of the exports tracing now, in any thread (the op hook is process-wide).
+_tracing: list[Callable[[Function, Tensor], None]] = []
+_tracing_lock = threading.Lock()
+
+
+def _tell_every_trace(fn: Function, out: Tensor) -> None:
+    for note_op in tuple(_tracing):
+        note_op(fn, out)
 
 
 def _unmark(marked: list[Tensor], grad_enabled: bool) -> None:

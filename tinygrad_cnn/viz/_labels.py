@@ -82,7 +82,7 @@ def options(fn: Function, stated: str = "", every: bool = False) -> str:
     for key in getattr(type(fn), "options", ()):  # what the op declares
         value = getattr(fn, key, None)
         if isinstance(value, np.ndarray) and key in ("lo", "hi"):  # clip's per-element bounds
-            parts.append(f"{key}=array{value.shape}")
+            parts.append(f"{key}={compact(value.item())!r}" if value.ndim == 0 else f"{key}=array{value.shape}")
             continue
         if key.startswith("_") or value is None or not isinstance(value, (str, int, float, bool, tuple)):
             continue  # cached arrays (im2col columns, argmax places) are not options
