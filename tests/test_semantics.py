@@ -674,3 +674,25 @@ def test_flip_takes_dim_and_dims():
     np.testing.assert_array_equal(x.flip().data, x.data[::-1, ::-1])
     with pytest.raises(TypeError, match="axis= or dim="):
         x.flip(0, dim=1)
+
+
+def test_a_decorated_generator_runs_every_step_in_the_mode():
+    """As PyTorch's: the body between yields runs under no_grad, the caller's code does not."""
+
+    @tc.no_grad()
+    def modes():
+        got = yield tc.is_grad_enabled()
+        assert got == "sent"
+        try:
+            yield tc.is_grad_enabled()
+        except KeyError:
+            yield ("caught", tc.is_grad_enabled())
+        return "done"
+
+    g = modes()
+    assert next(g) is False and tc.is_grad_enabled()
+    assert g.send("sent") is False and tc.is_grad_enabled()
+    assert g.throw(KeyError("k")) == ("caught", False)
+    with pytest.raises(StopIteration) as end:
+        next(g)
+    assert end.value.value == "done" and tc.is_grad_enabled()

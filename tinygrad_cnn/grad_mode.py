@@ -8,10 +8,12 @@ scope (the class attributes below are each thread's defaults).
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import itertools
 import threading
 from contextlib import ContextDecorator
-from typing import Any, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 
 class _State(threading.local):
@@ -71,7 +73,35 @@ def pop(saved: Saved) -> Any:
 class grad_mode(ContextDecorator):
     """Context manager (or decorator): grad mode `enabled` inside, the previous mode
     after, even on an exception. Blocks nest, and one object may be re-entered. It
-    changes the mode of the calling thread only."""
+    changes the mode of the calling thread only. A decorated generator function runs
+    each of its steps in the mode, as PyTorch's do."""
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        if not inspect.isgeneratorfunction(func):
+            return super().__call__(func)
+
+        @functools.wraps(func)
+        def steps(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            gen = func(*args, **kwargs)
+            step: Callable[[], Any] = functools.partial(gen.send, None)
+            while True:
+                try:
+                    with self._recreate_cm():
+                        value = step()
+                except StopIteration as end:
+                    return end.value
+                try:
+                    sent = yield value
+                except GeneratorExit:
+                    with self._recreate_cm():
+                        gen.close()
+                    raise
+                except BaseException as error:  # thrown in: the generator handles it, in the mode
+                    step = functools.partial(gen.throw, error)
+                else:
+                    step = functools.partial(gen.send, sent)
+
+        return steps
 
     def __init__(self, enabled: bool) -> None:
         if not isinstance(enabled, bool):
