@@ -696,3 +696,52 @@ def test_a_decorated_generator_runs_every_step_in_the_mode():
     with pytest.raises(StopIteration) as end:
         next(g)
     assert end.value.value == "done" and tc.is_grad_enabled()
+
+
+def test_scope_and_detect_anomaly_run_a_decorated_generators_steps_too():
+    from tinygrad_cnn import function
+    from tinygrad_cnn.grad_mode import current_scope
+
+    @tc.scope("block")
+    def scoped():
+        yield current_scope().name
+
+    @tc.detect_anomaly()
+    def checked():
+        yield function._anomaly_hook is not None
+
+    assert next(scoped()) == "block" and current_scope() is None
+    assert next(checked()) is True and function._anomaly_hook is None
+
+
+def test_a_generators_block_may_end_in_another_thread():
+    """A generator begun in one thread and finished in another: the block still gives
+    back what it replaced, and anomaly mode still ends."""
+    from tinygrad_cnn import function
+
+    def body():
+        with tc.no_grad(), tc.detect_anomaly():
+            yield tc.is_grad_enabled()
+        yield function._anomaly_hook is None
+
+    g = body()
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(next(g)))
+    t.start()
+    t.join(10)
+    assert seen == [False] and next(g) is True and tc.is_grad_enabled()
+
+
+def test_set_grad_enabled_is_a_call_a_block_and_a_decorator():
+    tc.set_grad_enabled(False)
+    assert not tc.is_grad_enabled()
+    tc.set_grad_enabled(True)
+    with tc.set_grad_enabled(False):
+        assert not tc.is_grad_enabled()
+    assert tc.is_grad_enabled()
+
+    @tc.set_grad_enabled(False)
+    def inside() -> bool:
+        return tc.is_grad_enabled()
+
+    assert tc.is_grad_enabled() and inside() is False and tc.is_grad_enabled()

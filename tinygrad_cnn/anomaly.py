@@ -21,14 +21,13 @@ import linecache
 import os
 import sys
 import threading
-from contextlib import ContextDecorator
 from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from . import function as _function
-from .grad_mode import Saved, fresh_per_call, pop, push, state
+from .grad_mode import Decorator, pop, push, state
 from .tensor import Tensor
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -40,7 +39,7 @@ def is_anomaly_enabled() -> bool:
     return _function._anomaly_hook is not None
 
 
-class detect_anomaly(ContextDecorator):
+class detect_anomaly(Decorator):
     """Context manager (or decorator): raise `FloatingPointError` at the first NaN/Inf.
 
     `detect_anomaly(False)` switches the mode off inside an enclosing one. Blocks nest,
@@ -51,7 +50,7 @@ class detect_anomaly(ContextDecorator):
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = bool(enabled)
-        self._saved: Saved = {}
+        self._saved = {}
 
     def __enter__(self) -> detect_anomaly:
         block = [self.enabled]  # a new list: its identity is this block's
@@ -66,8 +65,6 @@ class detect_anomaly(ContextDecorator):
         with _lock:  # blocks in two threads may end in any order
             del _open[next(i for i, b in enumerate(_open) if b is block)]
             _set_hook()
-
-    _recreate_cm = fresh_per_call
 
 
 _open: list[list[bool]] = []  # the blocks open now, in any thread, in the order they began

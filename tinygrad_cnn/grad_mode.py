@@ -7,7 +7,6 @@ scope (the class attributes below are each thread's defaults).
 
 from __future__ import annotations
 
-import copy
 import functools
 import inspect
 import itertools
@@ -43,17 +42,9 @@ class _State(threading.local):
 state = _State()
 
 
-def fresh_per_call(self: Any) -> Any:
-    """A copy with nothing saved, for each call of a function the context object decorates
-    (`ContextDecorator` asks for it)."""
-    clone = copy.copy(self)
-    clone._saved = {}
-    return clone
-
-
-# What a context object's active blocks replaced, a stack per thread (keyed by the thread's
-# id): one object may be entered in two threads at once, or a decorated call's blocks end
-# out of order in a generator; each block gets back what it replaced.
+# What a context object's open blocks replaced, a stack per thread (keyed by the thread's
+# id): one object may be open in two threads at once, or a decorated call's blocks end out
+# of order in a generator; each block gets back what it replaced.
 Saved = dict[int, list[Any]]
 
 
@@ -63,6 +54,8 @@ def push(saved: Saved, value: Any) -> None:
 
 def pop(saved: Saved) -> Any:
     thread = threading.get_ident()
+    if thread not in saved:  # a block begun in another thread (a generator resumed here)
+        thread = next(iter(saved))
     stack = saved[thread]
     value = stack.pop()
     if not stack:
@@ -70,11 +63,18 @@ def pop(saved: Saved) -> Any:
     return value
 
 
-class grad_mode(ContextDecorator):
-    """Context manager (or decorator): grad mode `enabled` inside, the previous mode
-    after, even on an exception. Blocks nest, and one object may be re-entered. It
-    changes the mode of the calling thread only. A decorated generator function runs
-    each of its steps in the mode, as PyTorch's do."""
+class Decorator(ContextDecorator):
+    """A context object that is also a decorator, as PyTorch's: each call of the decorated
+    function gets a fresh copy of the object, and a generator function runs each of its
+    steps inside it."""
+
+    _saved: Saved
+
+    def _recreate_cm(self) -> Any:  # ContextDecorator asks for one per call
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._saved = {}
+        return clone
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         if not inspect.isgeneratorfunction(func):
@@ -83,25 +83,33 @@ class grad_mode(ContextDecorator):
         @functools.wraps(func)
         def steps(*args: Any, **kwargs: Any) -> Iterator[Any]:
             gen = func(*args, **kwargs)
-            step: Callable[[], Any] = functools.partial(gen.send, None)
-            while True:
-                try:
-                    with self._recreate_cm():
-                        value = step()
-                except StopIteration as end:
-                    return end.value
-                try:
-                    sent = yield value
-                except GeneratorExit:
-                    with self._recreate_cm():
-                        gen.close()
-                    raise
-                except BaseException as error:  # thrown in: the generator handles it, in the mode
-                    step = functools.partial(gen.throw, error)
-                else:
-                    step = functools.partial(gen.send, sent)
+            try:
+                with self._recreate_cm():
+                    value = gen.send(None)
+                while True:
+                    try:
+                        sent = yield value
+                    except GeneratorExit:
+                        with self._recreate_cm():
+                            gen.close()
+                        raise
+                    except BaseException as error:  # thrown in: the generator handles it, inside
+                        with self._recreate_cm():
+                            value = gen.throw(error)
+                    else:
+                        with self._recreate_cm():
+                            value = gen.send(sent)
+            except StopIteration as end:
+                return end.value
 
         return steps
+
+
+class grad_mode(Decorator):
+    """Context manager (or decorator): grad mode `enabled` inside, the previous mode
+    after, even on an exception. Blocks nest, and one object may be re-entered. It
+    changes the mode of the calling thread only. A decorated generator function runs
+    each of its steps in the mode, as PyTorch's do."""
 
     def __init__(self, enabled: bool) -> None:
         if not isinstance(enabled, bool):
@@ -110,7 +118,7 @@ class grad_mode(ContextDecorator):
                 "(as a decorator write @tc.no_grad() or @tc.grad_mode(False), with the parentheses)"
             )
         self.enabled = enabled
-        self._saved: Saved = {}
+        self._saved = {}
 
     def __enter__(self) -> None:
         push(self._saved, state.enabled)
@@ -118,8 +126,6 @@ class grad_mode(ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         state.enabled = pop(self._saved)
-
-    _recreate_cm = fresh_per_call
 
 
 class no_grad(grad_mode):
@@ -132,9 +138,25 @@ class no_grad(grad_mode):
         super().__init__(False)
 
 
-def set_grad_enabled(mode: bool) -> None:
-    """Switch grad mode for the calling thread."""
-    state.enabled = bool(mode)
+class set_grad_enabled(grad_mode):
+    """Switch grad mode for the calling thread, at once: `tc.set_grad_enabled(False)`.
+    As a block (`with tc.set_grad_enabled(False): ...`) it restores the mode it found
+    when it ends, as PyTorch's."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(bool(mode))
+        push(self._saved, state.enabled)
+        state.enabled = self.enabled
+
+    def __enter__(self) -> None:  # the mode was switched when the object was made
+        pass
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        state.enabled = pop(self._saved)  # as a decorator it switches nothing now, only in each call
+        return super().__call__(func)
+
+    def _recreate_cm(self) -> grad_mode:
+        return grad_mode(self.enabled)
 
 
 def is_grad_enabled() -> bool:
@@ -159,7 +181,7 @@ class Scope(NamedTuple):
 _calls = itertools.count()
 
 
-class scope(ContextDecorator):
+class scope(Decorator):
     """Context manager: ops created inside are tagged with this scope (see `Scope`), so
     a drawing can group them. `Module.__call__` opens one per module call."""
 
@@ -167,7 +189,7 @@ class scope(ContextDecorator):
         if not isinstance(name, str):
             raise TypeError(f"scope(name): name must be a str, got {type(name).__name__}")
         self.name, self.module = name, module
-        self._saved: Saved = {}
+        self._saved = {}
 
     def __enter__(self) -> Scope:
         parent = state.scope
@@ -180,8 +202,6 @@ class scope(ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         state.scope = pop(self._saved)
-
-    _recreate_cm = fresh_per_call
 
 
 def outside_graph(kind: str, parents: list[Any], out: Any, **options: Any) -> Any:
