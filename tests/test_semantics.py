@@ -745,3 +745,37 @@ def test_set_grad_enabled_is_a_call_a_block_and_a_decorator():
         return tc.is_grad_enabled()
 
     assert tc.is_grad_enabled() and inside() is False and tc.is_grad_enabled()
+
+
+def test_one_set_grad_enabled_object_used_again_as_pytorch_does():
+    off = tc.set_grad_enabled(False)
+    tc.set_grad_enabled(True)
+    with off:
+        first = tc.is_grad_enabled()
+    with off:
+        second = tc.is_grad_enabled()
+    assert (first, second, tc.is_grad_enabled()) == (False, False, True)
+    both = tc.set_grad_enabled(False)
+    f, g = both(tc.is_grad_enabled), both(tc.is_grad_enabled)
+    assert tc.is_grad_enabled() and f() is False and g() is False and tc.is_grad_enabled()
+
+
+def test_a_subclass_with_slots_decorates():
+    entered = []
+
+    class Quiet(tc.no_grad):
+        __slots__ = ("label",)
+
+        def __init__(self, label: str) -> None:
+            super().__init__()
+            self.label = label
+
+        def __enter__(self) -> None:
+            entered.append(self.label)  # the per-call copy has the slot too
+            super().__enter__()
+
+    @Quiet("eval")
+    def inside() -> bool:
+        return tc.is_grad_enabled()
+
+    assert inside() is False and tc.is_grad_enabled() and entered == ["eval"]

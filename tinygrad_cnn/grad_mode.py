@@ -55,7 +55,10 @@ def push(saved: Saved, value: Any) -> None:
 def pop(saved: Saved) -> Any:
     thread = threading.get_ident()
     if thread not in saved:  # a block begun in another thread (a generator resumed here)
-        thread = next(iter(saved))
+        if len(saved) != 1:
+            raise RuntimeError(f"a block ends in a thread that did not begin it, and {len(saved)} threads "
+                               "have blocks of this object open: use one object per thread")
+        (thread,) = saved
     stack = saved[thread]
     value = stack.pop()
     if not stack:
@@ -73,6 +76,11 @@ class Decorator(ContextDecorator):
     def _recreate_cm(self) -> Any:  # ContextDecorator asks for one per call
         clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
+        for cls in type(self).__mro__:  # a subclass's slots too
+            for name in [cls.__dict__["__slots__"]] if isinstance(cls.__dict__.get("__slots__"), str) \
+                    else cls.__dict__.get("__slots__", ()):
+                if hasattr(self, name):
+                    setattr(clone, name, getattr(self, name))
         clone._saved = {}
         return clone
 
@@ -145,18 +153,22 @@ class set_grad_enabled(grad_mode):
 
     def __init__(self, mode: bool) -> None:
         super().__init__(bool(mode))
-        push(self._saved, state.enabled)
+        self._found = [state.enabled]  # what the switch made now replaced, until a block takes it
         state.enabled = self.enabled
 
-    def __enter__(self) -> None:  # the mode was switched when the object was made
-        pass
+    def __enter__(self) -> None:
+        push(self._saved, self._found.pop() if self._found else state.enabled)
+        state.enabled = self.enabled
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        state.enabled = pop(self._saved)  # as a decorator it switches nothing now, only in each call
+        if self._found:  # as a decorator it switches nothing now, only in each call
+            state.enabled = self._found.pop()
         return super().__call__(func)
 
-    def _recreate_cm(self) -> grad_mode:
-        return grad_mode(self.enabled)
+    def _recreate_cm(self) -> set_grad_enabled:
+        clone = super()._recreate_cm()
+        clone._found = []
+        return clone
 
 
 def is_grad_enabled() -> bool:
