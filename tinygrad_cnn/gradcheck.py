@@ -73,10 +73,15 @@ def numerical_grad(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: flo
     return [_numerical_jacobian(fn, inputs, i, eps).reshape(t.shape) for i, t in enumerate(inputs)]
 
 
-def _analytic_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], checked: list[int]) -> list[np.ndarray]:
+def _analytic_jacobian(fn: Callable[..., Outputs], inputs: Sequence[Tensor], checked: list[int],
+                       who: str) -> list[np.ndarray]:
     """Row m of each Jacobian is the gradient of out[m]: one backward pass per output element."""
     with grad_mode(True):  # the graph is needed even when the caller is inside no_grad
-        outs = _as_outputs(fn(*inputs), "gradcheck")
+        outs = _as_outputs(fn(*inputs), who)
+    for j, o in enumerate(outs):
+        if o.dtype.kind == "f" and o.dtype != np.float64:
+            warnings.warn(f"{who}: output {j} is {o.dtype}; finite differences need float64 all the way "
+                          "(the check is unreliable)", stacklevel=4)
     targets = [inputs[i] for i in checked]
     rows: list[list[np.ndarray]] = [[] for _ in checked]
     for out in outs:
@@ -119,13 +124,7 @@ def _compare(
                 "(in float32 rounding swamps the difference and the check is unreliable)",
                 stacklevel=3,
             )
-    with no_grad():
-        outs = _as_outputs(fn(*inputs), who)
-    for j, o in enumerate(outs):
-        if o.dtype.kind == "f" and o.dtype != np.float64:
-            warnings.warn(f"{who}: output {j} is {o.dtype}; finite differences need float64 all the way "
-                          "(the check is unreliable)", stacklevel=3)
-    analytic = _analytic_jacobian(fn, inputs, checked)
+    analytic = _analytic_jacobian(fn, inputs, checked, who)
     failures = []
     for a, i in zip(analytic, checked):
         n = _numerical_jacobian(fn, inputs, i, eps)

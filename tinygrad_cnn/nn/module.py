@@ -183,13 +183,7 @@ class Module:
     def named_children(self) -> list[tuple[str, Module]]:
         """(name, module) for the direct sub-modules, in the order they were assigned; one
         held under two names is listed once, under its first."""
-        result: list[tuple[str, Module]] = []
-        seen: set[int] = set()
-        for n, m in self._modules.items():
-            if m is not None and id(m) not in seen:
-                seen.add(id(m))
-                result.append((n, m))
-        return result
+        return _first_of_each((n, m) for n, m in self._modules.items() if m is not None)
 
     def children(self) -> list[Module]:
         """The direct sub-modules, in the order they were assigned."""
@@ -218,15 +212,8 @@ class Module:
     def named_parameters(self, prefix: str = "", recurse: bool = True) -> list[tuple[str, Tensor]]:
         """Every parameter, named by its path (`"conv1.weight"`); a tensor shared between
         two places is listed once, under its first name."""
-        result: list[tuple[str, Tensor]] = []
-        seen: set[int] = set()
         modules = self._walk(prefix) if recurse else [(prefix, self)]
-        for path, module in modules:
-            for name, p in module.own_parameters():
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    result.append((path + name, p))
-        return result
+        return _first_of_each((path + name, p) for path, module in modules for name, p in module.own_parameters())
 
     def parameters(self, recurse: bool = True) -> list[Tensor]:
         """Every parameter (of the sub-modules too when `recurse`), each once: what an optimizer takes.
@@ -239,14 +226,8 @@ class Module:
     def named_buffers(self, prefix: str = "") -> list[tuple[str, Tensor]]:
         """(path, tensor) for every registered buffer (e.g. `"bn.running_mean"`); one
         reached under two names (a shared module) is listed once, under its first."""
-        result: list[tuple[str, Tensor]] = []
-        seen: set[int] = set()
-        for path, module in self._walk(prefix):
-            for name, b in module._buffers.items():
-                if b is not None and id(b) not in seen:
-                    seen.add(id(b))
-                    result.append((path + name, b))
-        return result
+        return _first_of_each((path + name, b) for path, module in self._walk(prefix)
+                              for name, b in module._buffers.items() if b is not None)
 
     def buffers(self) -> list[Tensor]:
         """Every registered buffer (running statistics and the like): saved, never trained."""
@@ -428,6 +409,17 @@ class Module:
     def extra_repr(self) -> str:
         """The text inside the parentheses of the module's repr (e.g. its sizes); override it."""
         return ""
+
+
+def _first_of_each(named: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """(name, object) pairs with each object once, under the first name it came with."""
+    result: list[tuple[str, Any]] = []
+    seen: set[int] = set()
+    for name, obj in named:
+        if id(obj) not in seen:
+            seen.add(id(obj))
+            result.append((name, obj))
+    return result
 
 
 def _shapes_fit(given: tuple[int, ...], own: tuple[int, ...]) -> bool:
