@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .select import select
+from .select import select_bits
 
 Pads = tuple[int, int, int, int]  # top, bottom, left, right; a negative pad crops
 
@@ -387,7 +387,7 @@ def max_pool_scatter(g: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarra
     dxp = np.zeros((geo.n, geo.c, geo.hp, geo.wp), g.dtype)
     apart = geo.stride[0] >= geo.kh and geo.stride[1] >= geo.kw  # no position in two windows
     for u, v, index in shifts(geo):
-        won = select(arg == u * geo.kw + v, g)  # a selection: 0·inf would be NaN
+        won = select_bits(arg == u * geo.kw + v, g)  # a selection: 0·inf would be NaN
         if apart:
             dxp[index] = won  # written once: a copy, faster than an add at a stride
         else:
@@ -400,7 +400,7 @@ def max_pool_gather(h: np.ndarray, arg: np.ndarray, geo: Geometry) -> np.ndarray
     hp = pad(h, geo.pads)
     out = np.zeros((geo.n, geo.c, geo.ho, geo.wo), h.dtype)
     for u, v, index in shifts(geo):
-        out += select(arg == u * geo.kw + v, hp[index])
+        out += select_bits(arg == u * geo.kw + v, hp[index])
     return out
 
 

@@ -21,6 +21,12 @@ def select(cond: np.ndarray, a: np.ndarray) -> np.ndarray:
         raise TypeError(f"select: the condition must be a bool array, got {cond.dtype} of shape {cond.shape}")
     if a.dtype.kind not in "fiub" or a.dtype.itemsize not in (1, 2, 4, 8):
         return np.where(cond, a, a.dtype.type(0))
+    return select_bits(cond, a)
+
+
+def select_bits(cond: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """`select` for callers that know `cond` is a bool array and `a` an array of 1, 2, 4 or
+    8-byte numbers (the backward formulas, max pooling): no checks, on the hot path."""
     bits = np.dtype(f"i{a.dtype.itemsize}")
     ones = -cond.view(np.int8).astype(bits)  # True -> −1, every bit set
     return (a.view(bits) & ones).view(a.dtype)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import kernels
+from ..kernels.select import select_bits
 from ..tensor import Tensor
 
 
@@ -62,9 +62,9 @@ def where(cond: np.ndarray, a: Any, b: Any) -> Any:
     # Against a zero, by bit masks: np.where branches on every element (see kernels/select.py)
     if getattr(cond, "dtype", None) == np.bool_:
         if _zero(b) and _floats(a):
-            return kernels.select(cond, a)
+            return select_bits(cond, a)
         if _zero(a) and _floats(b):
-            return kernels.select(~cond, b)
+            return select_bits(~cond, b)
     dtype = a.dtype if hasattr(a, "dtype") else b.dtype  # an array or a numpy scalar (0-d results)
     return np.where(cond, a, b).astype(dtype, copy=False)
 
@@ -75,7 +75,8 @@ def _zero(v: Any) -> bool:
 
 
 def _floats(v: Any) -> bool:
-    return isinstance(v, (np.ndarray, np.floating)) and v.dtype.kind == "f"
+    """A float array (or numpy float) of 2, 4 or 8 bytes: one `select_bits` takes."""
+    return isinstance(v, (np.ndarray, np.floating)) and v.dtype.kind == "f" and v.dtype.itemsize <= 8
 
 
 def scatter_add(g: Any, index: tuple[Any, ...], shape: tuple[int, ...]) -> Any:
